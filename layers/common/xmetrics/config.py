@@ -1,0 +1,138 @@
+"""Settings, parsed once per process from the environment and validated.
+
+Every error names the variable, so a misconfigured deploy says what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from xmetrics.errors import ConfigError
+
+DEFAULT_SCOPES = "tweet.read users.read offline.access"
+# Without these the app cannot read the timeline, identify the user, or keep a refresh token.
+REQUIRED_SCOPES = frozenset({"tweet.read", "users.read", "offline.access"})
+_TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,200}$")
+_USER_RE = re.compile(r"^@?[A-Za-z0-9_]{1,19}$")
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required but not set")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None = None) -> str:
+    value = env.get(name, "").strip() or default
+    if not value:
+        raise ConfigError(f"{name} is required but not set")
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ConfigError(f"{name} must be an absolute http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _matching(env: Mapping[str, str], name: str, pattern: re.Pattern[str], default: str | None = None) -> str:
+    value = env.get(name, "").strip() or default
+    if not value:
+        raise ConfigError(f"{name} is required but not set")
+    if not pattern.match(value):
+        raise ConfigError(f"{name} is malformed: {value!r}")
+    return value
+
+
+def _scopes(env: Mapping[str, str]) -> str:
+    scopes = env.get("SCOPES", "").split() or DEFAULT_SCOPES.split()
+    missing = REQUIRED_SCOPES - set(scopes)
+    if missing:
+        raise ConfigError(f"SCOPES must include {' '.join(sorted(missing))} (got {' '.join(scopes)!r})")
+    return " ".join(dict.fromkeys(scopes))
+
+
+def _allowed_users(env: Mapping[str, str]) -> frozenset[str]:
+    names = [n.strip() for n in env.get("ALLOWED_X_USERS", "").replace(" ", ",").split(",") if n.strip()]
+    for name in names:
+        if not _USER_RE.match(name):
+            raise ConfigError(f"ALLOWED_X_USERS has a malformed entry {name!r} (usernames or numeric ids)")
+    return frozenset(n.lstrip("@").lower() for n in names)
+
+
+@dataclass(frozen=True)
+class XEndpoints:
+    authorize_url: str
+    token_url: str
+    revoke_url: str
+    api_base_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> XEndpoints:
+        token_url = _url(env, "X_TOKEN_URL", "https://api.x.com/2/oauth2/token")
+        # X serves revoke beside token; deriving it keeps a stand-in OAuth server to one variable.
+        default_revoke = re.sub(r"/token$", "/revoke", token_url)
+        return cls(
+            authorize_url=_url(env, "X_AUTHORIZE_URL", "https://x.com/i/oauth2/authorize"),
+            token_url=token_url,
+            revoke_url=_url(env, "X_REVOKE_URL", default_revoke),
+            api_base_url=_url(env, "X_API_BASE_URL", "https://api.x.com"),
+        )
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """What the authorize and callback functions need."""
+
+    table_name: str
+    client_secret_arn: str
+    token_key_id: str
+    scopes: str
+    redirect_uri: str | None
+    allowed_users: frozenset[str]
+    x: XEndpoints
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AuthSettings:
+        env = os.environ if env is None else env
+        redirect = env.get("REDIRECT_URI", "").strip()
+        return cls(
+            table_name=_matching(env, "TABLE_NAME", _TABLE_RE),
+            client_secret_arn=_required(env, "CLIENT_SECRET_ARN"),
+            token_key_id=_required(env, "TOKEN_KEY_ID"),
+            scopes=_scopes(env),
+            redirect_uri=_url(env, "REDIRECT_URI") if redirect else None,
+            allowed_users=_allowed_users(env),
+            x=XEndpoints.from_env(env),
+        )
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """What the refresh-and-fetch function needs."""
+
+    table_name: str
+    bucket_name: str
+    export_prefix: str
+    client_secret_arn: str
+    token_key_id: str
+    fetch_queue_url: str | None
+    x: XEndpoints
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FetchSettings:
+        env = os.environ if env is None else env
+        queue = env.get("FETCH_QUEUE_URL", "").strip()
+        return cls(
+            table_name=_matching(env, "TABLE_NAME", _TABLE_RE),
+            bucket_name=_matching(env, "BUCKET_NAME", _BUCKET_RE),
+            export_prefix=_matching(env, "EXPORT_PREFIX", _PREFIX_RE, "x-metrics").strip("/"),
+            client_secret_arn=_required(env, "CLIENT_SECRET_ARN"),
+            token_key_id=_required(env, "TOKEN_KEY_ID"),
+            fetch_queue_url=_url(env, "FETCH_QUEUE_URL") if queue else None,
+            x=XEndpoints.from_env(env),
+        )

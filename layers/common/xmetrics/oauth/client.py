@@ -1,0 +1,188 @@
+"""OAuth 2.0 client for X: authorization URL, code exchange, refresh, revoke.
+
+Errors from the token endpoint are translated here, once, into OAuthError / DeadRefreshTokenError.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+
+from xmetrics.config import XEndpoints
+from xmetrics.errors import DeadRefreshTokenError, OAuthError, TransportError
+from xmetrics.transport import Backoff, new_session, send
+
+TOKEN_TIMEOUT = (3.05, 10.0)
+# X has answered a spent refresh token with invalid_request as well as invalid_grant.
+_DEAD_TOKEN_ERRORS = frozenset({"invalid_grant"})
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def confidential(self) -> bool:
+        return bool(self.client_secret)
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    expires_at: float
+    scope: str
+
+
+def _is_dead_token(error: str, description: str) -> bool:
+    if error in _DEAD_TOKEN_ERRORS:
+        return True
+    return error == "invalid_request" and "token" in description.lower()
+
+
+class OAuthClient:
+    def __init__(
+        self,
+        endpoints: XEndpoints,
+        credentials: ClientCredentials | Callable[[], ClientCredentials],
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._x = endpoints
+        # A callable is resolved on first use: a run whose tokens are fresh never reads the secret.
+        self._source = credentials
+        self._resolved: ClientCredentials | None = (
+            credentials if isinstance(credentials, ClientCredentials) else None
+        )
+        self._session = session or new_session()
+        self._clock = clock
+        self._backoff = backoff or Backoff(attempts=3)
+
+    @property
+    def _credentials(self) -> ClientCredentials:
+        if self._resolved is None:
+            assert callable(self._source)
+            self._resolved = self._source()
+        return self._resolved
+
+    @property
+    def client_id(self) -> str:
+        return self._credentials.client_id
+
+    def authorization_url(self, *, redirect_uri: str, scope: str, state: str, code_challenge: str) -> str:
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self._credentials.client_id,
+                "redirect_uri": redirect_uri,
+                "scope": scope,
+                "state": state,
+                "code_challenge": code_challenge,
+                "code_challenge_method": "S256",
+            }
+        )
+        return f"{self._x.authorize_url}?{query}"
+
+    def exchange_code(self, *, code: str, verifier: str, redirect_uri: str) -> TokenSet:
+        # A code works once: no retry after the request may have reached X.
+        body = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        }
+        return self._token_set(self._post_token(body, retry_maybe_sent=False), previous_refresh=None)
+
+    def refresh(self, refresh_token: str) -> TokenSet:
+        """One refresh grant, retried only as DESIGN's rotation protocol step 5 allows."""
+        body = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return self._token_set(self._post_token(body, retry_maybe_sent=True), previous_refresh=refresh_token)
+
+    def revoke(self, token: str, token_type_hint: str) -> None:
+        response = self._send(self._x.revoke_url, {"token": token, "token_type_hint": token_type_hint})
+        if response.status_code != 200:
+            raise self._error(response, dead_means_reconnect=False)
+
+    def _post_token(self, body: dict[str, str], *, retry_maybe_sent: bool) -> dict[str, Any]:
+        maybe_sent_retries = 1 if retry_maybe_sent else 0
+        attempt = 0
+        while True:
+            try:
+                response = self._send(self._x.token_url, body)
+            except TransportError as exc:
+                if not exc.maybe_sent and attempt < self._backoff.attempts - 1:
+                    self._backoff.pause(attempt)
+                    attempt += 1
+                    continue
+                # The request may have spent the token at X. One retry with the same token
+                # either succeeds (X never saw it) or proves it dead (invalid_grant).
+                if exc.maybe_sent and maybe_sent_retries > 0:
+                    maybe_sent_retries -= 1
+                    continue
+                raise
+            if response.status_code >= 500 and maybe_sent_retries > 0:
+                maybe_sent_retries -= 1
+                self._backoff.pause(attempt)
+                continue
+            if response.status_code != 200:
+                raise self._error(response, dead_means_reconnect=body["grant_type"] == "refresh_token")
+            try:
+                payload: dict[str, Any] = response.json()
+            except ValueError as exc:
+                raise OAuthError("invalid_response", "the token endpoint sent unreadable JSON", 502) from exc
+            return payload
+
+    def _send(self, url: str, body: dict[str, str]) -> requests.Response:
+        auth: tuple[str, str] | None = None
+        data = dict(body)
+        if self._credentials.client_secret:
+            auth = (self._credentials.client_id, self._credentials.client_secret)
+        else:
+            data["client_id"] = self._credentials.client_id
+        return send(
+            self._session,
+            "POST",
+            url,
+            data=data,
+            auth=auth,
+            timeout=TOKEN_TIMEOUT,
+            headers={"Accept": "application/json"},
+        )
+
+    @staticmethod
+    def _error(response: requests.Response, *, dead_means_reconnect: bool) -> OAuthError:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = {}
+        if not isinstance(payload, dict):
+            payload = {}
+        error = str(payload.get("error") or f"http_{response.status_code}")
+        description = str(payload.get("error_description") or "")[:300]
+        if dead_means_reconnect and _is_dead_token(error, description):
+            return DeadRefreshTokenError(error, description, response.status_code)
+        return OAuthError(error, description, response.status_code)
+
+    def _token_set(self, payload: dict[str, Any], *, previous_refresh: str | None) -> TokenSet:
+        access = payload.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise OAuthError("invalid_response", "the token endpoint sent no access_token", 502)
+        refresh = payload.get("refresh_token")
+        expires_in = payload.get("expires_in", 7200)
+        if not isinstance(expires_in, int | float) or expires_in <= 0:
+            expires_in = 7200
+        return TokenSet(
+            access_token=access,
+            # A refresh answer without a new refresh token leaves the old one in force.
+            refresh_token=refresh if isinstance(refresh, str) and refresh else previous_refresh,
+            expires_at=self._clock() + float(expires_in),
+            scope=str(payload.get("scope", "")),
+        )

@@ -1,0 +1,115 @@
+"""X timeline pages -> export records (DESIGN.md's schema_version 1): pure functions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+_METRIC_FAMILIES = ("public_metrics", "non_public_metrics", "organic_metrics")
+_MEDIA_FIELDS = ("media_key", "type", "duration_ms")
+# X's August 2026 spec renamed the field; the export keeps one name so queries don't break.
+_RENAMES = {"repost_count": "retweet_count"}
+_ERROR_KEYS = ("title", "detail", "type", "field", "parameter", "resource_type", "resource_id", "value")
+
+
+@dataclass
+class Batch:
+    """The records of one account's run plus the errors that named no post."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    run_errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _metrics(raw: Any) -> dict[str, Any] | None:
+    if not isinstance(raw, dict):
+        return None
+    return {_RENAMES.get(str(k), str(k)): v for k, v in raw.items()}
+
+
+def _copy_metrics(source: dict[str, Any], target: dict[str, Any]) -> None:
+    for family in _METRIC_FAMILIES:
+        metrics = _metrics(source.get(family))
+        if metrics is not None:
+            target[family] = metrics
+
+
+def _media_item(raw: dict[str, Any]) -> dict[str, Any]:
+    item = {k: raw[k] for k in _MEDIA_FIELDS if k in raw}
+    _copy_metrics(raw, item)
+    return item
+
+
+def _error(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        return {"detail": str(raw)[:500]}
+    return {k: raw[k] for k in _ERROR_KEYS if k in raw}
+
+
+def _error_targets(raw: dict[str, Any]) -> set[str]:
+    return {str(raw[k]) for k in ("resource_id", "value") if isinstance(raw.get(k), str | int)}
+
+
+def build(pages: Iterable[dict[str, Any]], *, user_id: str, username: str, snapshot_at: str) -> Batch:
+    batch = Batch()
+    seen: set[str] = set()
+    for page in pages:
+        media = {
+            m["media_key"]: m for m in (page.get("includes") or {}).get("media") or () if "media_key" in m
+        }
+        by_tweet: dict[str, dict[str, Any]] = {}
+        by_media: dict[str, list[dict[str, Any]]] = {}
+        for tweet in page.get("data") or ():
+            tweet_id = str(tweet["id"])
+            if tweet_id in seen:
+                continue  # a post can move across a page boundary between two requests
+            seen.add(tweet_id)
+            record = _record(tweet, media, user_id=user_id, username=username, snapshot_at=snapshot_at)
+            by_tweet[tweet_id] = record
+            for key in (tweet.get("attachments") or {}).get("media_keys") or ():
+                by_media.setdefault(str(key), []).append(record)
+            batch.records.append(record)
+        for raw in page.get("errors") or ():
+            _place_error(raw, by_tweet, by_media, batch)
+    return batch
+
+
+def _place_error(
+    raw: Any, by_tweet: dict[str, dict[str, Any]], by_media: dict[str, list[dict[str, Any]]], batch: Batch
+) -> None:
+    error = _error(raw)
+    targets = _error_targets(raw) if isinstance(raw, dict) else set()
+    owners = [by_tweet[t] for t in targets if t in by_tweet]
+    owners += [r for t in targets for r in by_media.get(t, ()) if r not in owners]
+    if owners:
+        for record in owners:
+            record["errors"].append(error)
+    else:
+        batch.run_errors.append(error)
+
+
+def _record(
+    tweet: dict[str, Any], media: dict[str, dict[str, Any]], *, user_id: str, username: str, snapshot_at: str
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "snapshot_at": snapshot_at,
+        "user_id": user_id,
+        "username": username,
+        "tweet_id": str(tweet["id"]),
+    }
+    for key in ("created_at", "text"):
+        if key in tweet:
+            record[key] = tweet[key]
+    _copy_metrics(tweet, record)
+    keys = (tweet.get("attachments") or {}).get("media_keys") or ()
+    record["media"] = [_media_item(media[k]) for k in keys if k in media]
+    record["errors"] = []
+    return record
+
+
+def to_jsonl(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    for record in records:
+        yield json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"

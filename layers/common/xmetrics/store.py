@@ -1,0 +1,339 @@
+"""DynamoDB adapter: OAuth states, accounts, leases and the rotation's conditional writes.
+
+Every ConditionalCheckFailedException becomes a domain error here (StateError, TokenConflictError).
+Conditions are built from named fragments so each write says which invariant it protects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from xmetrics.crypto import SealedTokens
+from xmetrics.errors import StateError, TokenConflictError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+ACTIVE = "active"
+NEEDS_RECONNECT = "needs_reconnect"
+
+# --- condition fragments -------------------------------------------------------------------
+_SAME_VERSION = "version = :v"
+# A lease is free when nobody took one or the holder's time ran out (a crashed holder must
+# not block the account forever). lease_until outlasts the token request's timeout, so two
+# live holders can never overlap.
+_LEASE_FREE = "(attribute_not_exists(lease_until) OR lease_until < :now)"
+_LEASE_MINE = "lease_owner = :me"
+_EXISTS = "attribute_exists(pk)"
+
+
+def _conflict(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _s(value: str) -> dict[str, Any]:
+    return {"S": value}
+
+
+def _n(value: float) -> dict[str, Any]:
+    return {"N": repr(int(value)) if float(value).is_integer() else repr(float(value))}
+
+
+def _b(value: bytes) -> dict[str, Any]:
+    return {"B": value}
+
+
+def _get_s(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return value["S"] if value and "S" in value else None
+
+
+def _get_n(item: dict[str, Any], name: str) -> float | None:
+    value = item.get(name)
+    return float(value["N"]) if value and "N" in value else None
+
+
+def _get_b(item: dict[str, Any], name: str) -> bytes:
+    value = item.get(name)
+    return bytes(value["B"]) if value and "B" in value else b""
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    state: str
+    code_verifier: str = field(repr=False)
+    browser_hash: str
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: str
+    username: str
+    status: str
+    version: int
+    access_expires_at: float
+    scope: str
+    sealed: SealedTokens = field(repr=False)
+    lease_owner: str | None = None
+    lease_until: float | None = None
+    last_export: dict[str, str] | None = None
+    last_error: str | None = None
+    connected_at: str | None = None
+    updated_at: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Account:
+        last_export = item.get("last_export", {}).get("M")
+        return cls(
+            user_id=_get_s(item, "user_id") or "",
+            username=_get_s(item, "username") or "",
+            status=_get_s(item, "status") or NEEDS_RECONNECT,
+            version=int(_get_n(item, "version") or 0),
+            access_expires_at=_get_n(item, "access_expires_at") or 0.0,
+            scope=_get_s(item, "scope") or "",
+            sealed=SealedTokens(
+                data_key=_get_b(item, "data_key"),
+                access_token=_get_b(item, "access_token"),
+                refresh_token=_get_b(item, "refresh_token"),
+            ),
+            lease_owner=_get_s(item, "lease_owner"),
+            lease_until=_get_n(item, "lease_until"),
+            last_export={k: next(iter(v.values())) for k, v in last_export.items()} if last_export else None,
+            last_error=_get_s(item, "last_error"),
+            connected_at=_get_s(item, "connected_at"),
+            updated_at=_get_s(item, "updated_at"),
+        )
+
+
+def _account_key(user_id: str) -> dict[str, Any]:
+    return {"pk": _s(f"account#{user_id}")}
+
+
+def _token_values(sealed: SealedTokens, access_expires_at: float, scope: str, now_iso: str) -> dict[str, Any]:
+    return {
+        ":dk": _b(sealed.data_key),
+        ":at": _b(sealed.access_token),
+        ":rt": _b(sealed.refresh_token),
+        ":exp": _n(access_expires_at),
+        ":scope": _s(scope),
+        ":updated": _s(now_iso),
+    }
+
+
+_SET_TOKENS = (
+    "data_key = :dk, access_token = :at, refresh_token = :rt, access_expires_at = :exp, "
+    "#scope = :scope, updated_at = :updated"
+)
+
+
+class Store:
+    def __init__(self, dynamodb: DynamoDBClient, table_name: str) -> None:
+        self._db = dynamodb
+        self._table = table_name
+
+    # --- OAuth state ---------------------------------------------------------------------
+    def put_state(self, record: StateRecord) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": _s(f"state#{record.state}"),
+                "code_verifier": _s(record.code_verifier),
+                "browser_hash": _s(record.browser_hash),
+                "created_at": _n(record.created_at),
+                "expires_at": _n(record.expires_at),
+            },
+            # 256 random bits never collide; the condition makes a collision an error, not an overwrite.
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def take_state(self, state: str) -> StateRecord:
+        """Delete the state and return what it held: a state can be taken exactly once."""
+        try:
+            answer = self._db.delete_item(
+                TableName=self._table,
+                Key={"pk": _s(f"state#{state}")},
+                ConditionExpression=_EXISTS,
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _conflict(exc):
+                raise StateError("unknown") from exc
+            raise
+        item = answer.get("Attributes", {})
+        return StateRecord(
+            state=state,
+            code_verifier=_get_s(item, "code_verifier") or "",
+            browser_hash=_get_s(item, "browser_hash") or "",
+            created_at=_get_n(item, "created_at") or 0.0,
+            expires_at=_get_n(item, "expires_at") or 0.0,
+        )
+
+    # --- accounts ------------------------------------------------------------------------
+    def get_account(self, user_id: str) -> Account | None:
+        # Consistent: a stale read would hand us a refresh token that was already spent.
+        answer = self._db.get_item(TableName=self._table, Key=_account_key(user_id), ConsistentRead=True)
+        item = answer.get("Item")
+        return Account.from_item(item) if item else None
+
+    def save_connection(
+        self,
+        *,
+        user_id: str,
+        username: str,
+        sealed: SealedTokens,
+        access_expires_at: float,
+        scope: str,
+        now_iso: str,
+    ) -> int:
+        """Store a (re)connected account: new tokens, version+1, active, any lease dropped."""
+        values = _token_values(sealed, access_expires_at, scope, now_iso)
+        values.update({":uid": _s(user_id), ":name": _s(username), ":active": _s(ACTIVE), ":one": _n(1)})
+        answer = self._db.update_item(
+            TableName=self._table,
+            Key=_account_key(user_id),
+            UpdateExpression=(
+                f"SET {_SET_TOKENS}, user_id = :uid, username = :name, #status = :active, "
+                "connected_at = :updated ADD version :one REMOVE lease_owner, lease_until, last_error"
+            ),
+            ExpressionAttributeNames={"#status": "status", "#scope": "scope"},
+            ExpressionAttributeValues=values,
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(answer["Attributes"]["version"]["N"])
+
+    def acquire_lease(self, user_id: str, *, version: int, owner: str, now: float, until: float) -> None:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_account_key(user_id),
+                UpdateExpression="SET lease_owner = :me, lease_until = :until",
+                ConditionExpression=f"{_SAME_VERSION} AND {_LEASE_FREE}",
+                ExpressionAttributeValues={
+                    ":v": _n(version),
+                    ":now": _n(now),
+                    ":me": _s(owner),
+                    ":until": _n(until),
+                },
+            )
+        except ClientError as exc:
+            if _conflict(exc):
+                raise TokenConflictError("lease held or tokens changed") from exc
+            raise
+
+    def complete_rotation(
+        self,
+        user_id: str,
+        *,
+        version: int,
+        owner: str,
+        sealed: SealedTokens,
+        access_expires_at: float,
+        scope: str,
+        now_iso: str,
+    ) -> int:
+        """Write the rotated tokens and drop the lease in one conditional write."""
+        values = _token_values(sealed, access_expires_at, scope, now_iso)
+        values.update({":v": _n(version), ":me": _s(owner), ":next": _n(version + 1)})
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_account_key(user_id),
+                UpdateExpression=f"SET {_SET_TOKENS}, version = :next REMOVE lease_owner, lease_until",
+                ConditionExpression=f"{_SAME_VERSION} AND {_LEASE_MINE}",
+                ExpressionAttributeNames={"#scope": "scope"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _conflict(exc):
+                raise TokenConflictError("lost the lease before writing rotated tokens") from exc
+            raise
+        return version + 1
+
+    def release_lease(self, user_id: str, *, owner: str) -> None:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_account_key(user_id),
+                UpdateExpression="REMOVE lease_owner, lease_until",
+                ConditionExpression=_LEASE_MINE,
+                ExpressionAttributeValues={":me": _s(owner)},
+            )
+        except ClientError as exc:
+            if not _conflict(exc):
+                raise
+
+    def mark_needs_reconnect(self, user_id: str, *, version: int, reason: str, now_iso: str) -> bool:
+        """Flag a dead refresh token, unless a reconnect already replaced it (version moved on)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_account_key(user_id),
+                UpdateExpression=(
+                    "SET #status = :nr, last_error = :why, updated_at = :now REMOVE lease_owner, lease_until"
+                ),
+                ConditionExpression=_SAME_VERSION,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":v": _n(version),
+                    ":nr": _s(NEEDS_RECONNECT),
+                    ":why": _s(reason[:500]),
+                    ":now": _s(now_iso),
+                },
+            )
+        except ClientError as exc:
+            if _conflict(exc):
+                return False
+            raise
+        return True
+
+    def record_export(self, user_id: str, *, key: str, count: int, at_iso: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key=_account_key(user_id),
+            UpdateExpression="SET last_export = :le, updated_at = :at REMOVE last_error",
+            ConditionExpression=_EXISTS,
+            ExpressionAttributeValues={
+                ":le": {"M": {"key": _s(key), "count": _n(count), "at": _s(at_iso)}},
+                ":at": _s(at_iso),
+            },
+        )
+
+    def record_error(self, user_id: str, *, message: str, at_iso: str) -> None:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_account_key(user_id),
+                UpdateExpression="SET last_error = :e, updated_at = :at",
+                ConditionExpression=_EXISTS,
+                ExpressionAttributeValues={":e": _s(message[:500]), ":at": _s(at_iso)},
+            )
+        except ClientError as exc:
+            if not _conflict(exc):
+                raise
+
+    def active_account_ids(self) -> Iterator[str]:
+        paginator = self._db.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self._table,
+            ProjectionExpression="user_id",
+            FilterExpression="begins_with(pk, :acct) AND #status = :active",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":acct": _s("account#"), ":active": _s(ACTIVE)},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                user_id = _get_s(item, "user_id")
+                if user_id:
+                    yield user_id
+
+    def delete_account(self, user_id: str) -> bool:
+        answer = self._db.delete_item(
+            TableName=self._table, Key=_account_key(user_id), ReturnValues="ALL_OLD"
+        )
+        return bool(answer.get("Attributes"))

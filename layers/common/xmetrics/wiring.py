@@ -1,0 +1,133 @@
+"""Composition root: builds each function's service from settings and boto3 clients.
+
+Nothing here runs at import time; the handlers cache what these return, so a warm Lambda builds
+its clients once. Tests and the local stack call the same builders with their own clients.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from xmetrics.config import AuthSettings, FetchSettings
+from xmetrics.crypto import TokenCipher
+from xmetrics.exporter import Exporter
+from xmetrics.oauth.client import OAuthClient
+from xmetrics.queue import JobQueue
+from xmetrics.secrets import load_client_credentials
+from xmetrics.services.callback import Callback
+from xmetrics.services.connect import Connect
+from xmetrics.services.refresh_fetch import RefreshFetch
+from xmetrics.services.tokens import TokenKeeper
+from xmetrics.store import Store
+from xmetrics.telemetry import Telemetry
+from xmetrics.transport import new_session
+from xmetrics.x_api import XApi
+
+if TYPE_CHECKING:
+    import requests
+
+
+class Clients:
+    """boto3 clients, each created on first use only (a cold start pays for what it touches)."""
+
+    def __init__(self, factory: Callable[..., Any] | None = None) -> None:
+        self._factory = factory
+
+    def _make(self, service: str) -> Any:
+        if self._factory is not None:
+            return self._factory(service)
+        import boto3
+        from botocore.config import Config
+
+        # Standard retry mode backs off throttling (a throttled rotation write must still land).
+        config = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=3, read_timeout=10)
+        return boto3.client(service, config=config)
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return self._make("dynamodb")
+
+    @cached_property
+    def kms(self) -> Any:
+        return self._make("kms")
+
+    @cached_property
+    def s3(self) -> Any:
+        return self._make("s3")
+
+    @cached_property
+    def sqs(self) -> Any:
+        return self._make("sqs")
+
+    @cached_property
+    def secretsmanager(self) -> Any:
+        return self._make("secretsmanager")
+
+
+def _oauth(
+    settings: AuthSettings | FetchSettings,
+    clients: Clients,
+    session: requests.Session,
+    clock: Callable[[], float],
+) -> OAuthClient:
+    return OAuthClient(
+        settings.x,
+        lambda: load_client_credentials(clients.secretsmanager, settings.client_secret_arn),
+        session=session,
+        clock=clock,
+    )
+
+
+def build_connect(
+    settings: AuthSettings, clients: Clients, *, clock: Callable[[], float] = time.time
+) -> Connect:
+    return Connect(
+        Store(clients.dynamodb, settings.table_name),
+        _oauth(settings, clients, new_session(2), clock),
+        scopes=settings.scopes,
+        clock=clock,
+    )
+
+
+def build_callback(
+    settings: AuthSettings, clients: Clients, telemetry: Telemetry, *, clock: Callable[[], float] = time.time
+) -> Callback:
+    session = new_session(2)
+    return Callback(
+        Store(clients.dynamodb, settings.table_name),
+        _oauth(settings, clients, session, clock),
+        XApi(settings.x.api_base_url, session=session, clock=clock),
+        TokenCipher(clients.kms, settings.token_key_id),
+        telemetry,
+        allowed_users=settings.allowed_users,
+        clock=clock,
+    )
+
+
+def build_refresh_fetch(
+    settings: FetchSettings,
+    clients: Clients,
+    telemetry: Telemetry,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RefreshFetch:
+    session = new_session()
+    store = Store(clients.dynamodb, settings.table_name)
+    oauth = _oauth(settings, clients, session, clock)
+    tokens = TokenKeeper(
+        store, TokenCipher(clients.kms, settings.token_key_id), oauth, telemetry, clock=clock, sleep=sleep
+    )
+    return RefreshFetch(
+        store,
+        tokens,
+        XApi(settings.x.api_base_url, session=session, clock=clock),
+        Exporter(clients.s3, settings.bucket_name, settings.export_prefix),
+        telemetry,
+        oauth=oauth,
+        queue=JobQueue(lambda: clients.sqs, settings.fetch_queue_url) if settings.fetch_queue_url else None,
+        clock=clock,
+    )

@@ -1,0 +1,172 @@
+"""X API v2: the authenticated user and their timeline with metrics.
+
+HTTP status is mapped to one exception class per case here, once (as tweepy's client does).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from xmetrics.errors import RateLimitedError, TransportError, UnauthorizedError, XApiError, XServerError
+from xmetrics.transport import DEFAULT_TIMEOUT, Backoff, new_session, send
+
+TWEET_FIELDS = "attachments,created_at,public_metrics,non_public_metrics,organic_metrics"
+MEDIA_FIELDS = "media_key,type,duration_ms,public_metrics,non_public_metrics,organic_metrics"
+EXPANSIONS = "attachments.media_keys"
+PAGE_SIZE = 100
+# X reaches at most the latest 3,200 posts of a timeline: 32 full pages. The bound stops a server
+# that keeps sending next_token from looping us forever.
+MAX_PAGES = 40
+
+
+@dataclass(frozen=True)
+class XUser:
+    user_id: str
+    username: str
+    name: str
+
+
+@dataclass
+class Timeline:
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    rate_limited_waits: int = 0
+    retries: int = 0
+
+
+def iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class XApi:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: requests.Session | None = None,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.time,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._session = session or new_session()
+        self._backoff = backoff or Backoff()
+        self._clock = clock
+        self._timeout = timeout
+
+    def me(self, access_token: str) -> XUser:
+        body, _ = self._get("/2/users/me", access_token, {}, wait_budget=lambda: 0.0)
+        data = body.get("data")
+        if not isinstance(data, dict) or not data.get("id") or not data.get("username"):
+            raise XServerError(502, "Bad response", "users/me returned no user")
+        return XUser(str(data["id"]), str(data["username"]), str(data.get("name", "")))
+
+    def timeline(
+        self,
+        access_token: str,
+        user_id: str,
+        *,
+        start_time: datetime,
+        end_time: datetime,
+        wait_budget: Callable[[], float],
+        on_page: Callable[[int, int], None] | None = None,
+    ) -> Timeline:
+        """Every page of the user's posts in [start_time, end_time), or an exception: never a part.
+
+        `wait_budget` says how many seconds the caller can still spend waiting out a 429.
+        """
+        params: dict[str, str] = {
+            "max_results": str(PAGE_SIZE),
+            "start_time": iso(start_time),
+            "end_time": iso(end_time),
+            "tweet.fields": TWEET_FIELDS,
+            "expansions": EXPANSIONS,
+            "media.fields": MEDIA_FIELDS,
+        }
+        timeline = Timeline()
+        path = f"/2/users/{user_id}/tweets"
+        for _ in range(MAX_PAGES):
+            body, stats = self._get(path, access_token, params, wait_budget=wait_budget)
+            timeline.pages.append(body)
+            timeline.retries += stats.retries
+            timeline.rate_limited_waits += stats.waits
+            if on_page:
+                on_page(len(timeline.pages), len(body.get("data") or ()))
+            next_token = (body.get("meta") or {}).get("next_token")
+            if not next_token:
+                return timeline
+            params["pagination_token"] = str(next_token)
+        raise XServerError(502, "Too many pages", f"more than {MAX_PAGES} pages for one timeline")
+
+    def _get(
+        self, path: str, access_token: str, params: dict[str, str], *, wait_budget: Callable[[], float]
+    ) -> tuple[dict[str, Any], _Stats]:
+        stats = _Stats()
+        url = self._base + path
+        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+        attempt = 0
+        while True:
+            try:
+                response = send(
+                    self._session, "GET", url, params=params, headers=headers, timeout=self._timeout
+                )
+                return self._parse(response), stats
+            except RateLimitedError as exc:
+                pause = max(0.0, exc.reset_at - self._clock()) + 1.0
+                if pause > wait_budget():
+                    raise
+                stats.waits += 1
+                self._backoff.sleep(pause)
+            except (TransportError, XServerError):
+                # GETs are idempotent: a retry cannot spend anything.
+                if attempt >= self._backoff.attempts - 1:
+                    raise
+                self._backoff.pause(attempt)
+                attempt += 1
+                stats.retries += 1
+
+    def _parse(self, response: requests.Response) -> dict[str, Any]:
+        status = response.status_code
+        if status == 200:
+            try:
+                body = response.json()
+            except ValueError as exc:
+                raise XServerError(502, "Bad response", "truncated or invalid JSON") from exc
+            if not isinstance(body, dict):
+                raise XServerError(502, "Bad response", "JSON body is not an object")
+            return body
+        title, detail = _problem(response)
+        if status == 429:
+            reset = response.headers.get("x-rate-limit-reset", "")
+            reset_at = float(reset) if reset.isdigit() else self._clock() + 60.0
+            raise RateLimitedError(reset_at, detail)
+        if status == 401:
+            raise UnauthorizedError(status, title, detail)
+        if status >= 500:
+            raise XServerError(status, title, detail)
+        raise XApiError(status, title, detail)
+
+
+@dataclass
+class _Stats:
+    retries: int = 0
+    waits: int = 0
+
+
+def _problem(response: requests.Response) -> tuple[str, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.reason or "", ""
+    if not isinstance(body, dict):
+        return response.reason or "", ""
+    detail = body.get("detail")
+    if not detail and isinstance(body.get("errors"), list) and body["errors"]:
+        first = body["errors"][0]
+        detail = first.get("message") or first.get("detail") if isinstance(first, dict) else None
+    return str(body.get("title", ""))[:200], str(detail or "")[:300]

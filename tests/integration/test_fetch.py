@@ -1,0 +1,224 @@
+"""Refresh-and-fetch through the fetch handler: exports, rotation, needs_reconnect, fan-out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from local import flows
+from local.stack import LocalStack
+from local.x_sandbox import XSandbox
+from tests.integration.helpers import (
+    USER_ID,
+    account_item,
+    export_keys,
+    make_refresh_due,
+    served_pages,
+    spend_refresh_token,
+    stored_tokens,
+)
+from xmetrics.x_api import EXPANSIONS, MEDIA_FIELDS, TWEET_FIELDS
+
+
+def _schedule_event(at: datetime) -> dict:
+    event = flows.load_event("schedule.json")
+    event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return event
+
+
+def _recent_hour() -> datetime:
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def test_export_matches_what_x_served_line_by_line(stack: LocalStack) -> None:
+    # Given: a connected account
+    flows.connect(stack)
+    snapshot = _recent_hour()
+    # When: the scheduled run works inline (no queue)
+    stack.environment["FETCH_QUEUE_URL"] = ""
+    stack.activate()
+    result = stack.invoke("FetchFunction", _schedule_event(snapshot))
+    # Then: one exported account, at the documented key
+    (summary,) = result["results"]
+    assert summary["status"] == "exported"
+    key = summary["key"]
+    assert key == f"x-metrics/tweets/dt={snapshot:%Y-%m-%d}/user_id={USER_ID}/{snapshot:%Y%m%dT%H%M%SZ}.jsonl"
+    lines = flows.read_export(stack, key)
+    # and every line is what X served for the same window, media joined
+    start = snapshot - timedelta(days=30) + timedelta(hours=1)
+    pages = served_pages(
+        stack,
+        {
+            "max_results": "100",
+            "start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end_time": snapshot.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "tweet.fields": TWEET_FIELDS,
+            "expansions": EXPANSIONS,
+            "media.fields": MEDIA_FIELDS,
+        },
+    )
+    served = [t for p in pages for t in p.get("data", [])]
+    media = {m["media_key"]: m for p in pages for m in p.get("includes", {}).get("media", [])}
+    assert len(lines) == len(served) == summary["tweets"] > 0
+    for line, tweet in zip(lines, served, strict=True):
+        assert line["schema_version"] == 1 and line["snapshot_at"] == snapshot.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert line["user_id"] == USER_ID and line["username"] == "ada_metrics"
+        assert line["tweet_id"] == tweet["id"] and line["text"] == tweet["text"]
+        assert line["created_at"] == tweet["created_at"]
+        for family in ("public_metrics", "non_public_metrics", "organic_metrics"):
+            assert line.get(family) == tweet.get(family)
+        keys = tweet.get("attachments", {}).get("media_keys", [])
+        assert [m["media_key"] for m in line["media"]] == keys
+        for item in line["media"]:
+            assert item == {k: v for k, v in media[item["media_key"]].items() if k != "url"}
+        assert line["errors"] == []
+    # and the account remembers its last export
+    last = account_item(stack)["last_export"]["M"]
+    assert last["key"]["S"] == key and last["count"]["N"] == str(len(lines))
+    # and at least one video carries its quartiles
+    assert any(
+        m.get("non_public_metrics", {}).get("playback_25_count") is not None
+        for line in lines
+        for m in line["media"]
+    )
+
+
+def test_manual_invoke_returns_a_summary(stack: LocalStack, sandbox: XSandbox) -> None:
+    flows.connect(stack)
+    summary = stack.invoke("FetchFunction", flows.load_event("fetch-one.json"))
+    assert summary["status"] == "exported" and summary["refreshed"] is False
+    assert summary["tweets"] == len(flows.read_export(stack, summary["key"]))
+    assert sandbox.requests_to("me") == 1  # the connect's only; a fetch never asks users/me
+
+
+def test_refresh_when_due_writes_rotated_tokens_with_version_plus_one(
+    stack: LocalStack, sandbox: XSandbox
+) -> None:
+    # Given: a connected account whose access token expires within the margin
+    flows.connect(stack)
+    before = stored_tokens(stack)
+    make_refresh_due(stack)
+    # When
+    summary = stack.invoke("FetchFunction", flows.load_event("fetch-one.json"))
+    # Then: refreshed once, the export succeeded
+    assert summary["status"] == "exported" and summary["refreshed"] is True
+    assert sandbox.refresh_count == 1
+    # and the stored tokens are X's new ones, under version 2, with no lease left behind
+    after = stored_tokens(stack)
+    item = account_item(stack)
+    assert item["version"]["N"] == "2"
+    assert "lease_owner" not in item and "lease_until" not in item
+    assert after.refresh_token != before.refresh_token
+    assert after.refresh_token == sandbox.live_refresh_token("ada_metrics", stack.client_id)
+
+
+def test_spent_refresh_token_marks_needs_reconnect_and_stops_calling_x(
+    stack: LocalStack, sandbox: XSandbox
+) -> None:
+    # Given: the stored refresh token was spent elsewhere, and a refresh is due
+    flows.connect(stack)
+    spend_refresh_token(stack, stored_tokens(stack).refresh_token)
+    make_refresh_due(stack)
+    # When
+    first = stack.invoke("FetchFunction", flows.load_event("fetch-one.json"))
+    # Then: the account is flagged, not crashed
+    assert first["status"] == "needs_reconnect"
+    item = account_item(stack)
+    assert item["status"]["S"] == "needs_reconnect" and "reconnect" in item["last_error"]["S"]
+    # and the next run makes no call to X for it
+    calls = len(sandbox.request_log)
+    second = stack.invoke("FetchFunction", flows.load_event("fetch-one.json"))
+    assert second["status"] == "needs_reconnect"
+    assert len(sandbox.request_log) == calls
+
+
+def test_reconnect_after_needs_reconnect_makes_the_account_active(stack: LocalStack) -> None:
+    flows.connect(stack)
+    spend_refresh_token(stack, stored_tokens(stack).refresh_token)
+    make_refresh_due(stack)
+    assert stack.invoke("FetchFunction", flows.load_event("fetch-one.json"))["status"] == "needs_reconnect"
+    flows.connect(stack)
+    assert account_item(stack)["status"]["S"] == "active"
+    assert stack.invoke("FetchFunction", flows.load_event("fetch-one.json"))["status"] == "exported"
+
+
+def test_three_pages_of_tweets_make_one_object_with_all_tweets(stack: LocalStack, sandbox: XSandbox) -> None:
+    # Given: an account with 250 recent posts (3 pages of 100)
+    sandbox.add_user("prolific", user_id="1700000000000000002", tweet_count=250, days=20)
+    sandbox.login_as("prolific")
+    flows.connect(stack)
+    # When
+    summary = stack.invoke("FetchFunction", {"user_id": "1700000000000000002"})
+    # Then
+    assert summary["status"] == "exported" and summary["pages"] == 3 and summary["tweets"] == 250
+    lines = flows.read_export(stack, summary["key"])
+    assert len({line["tweet_id"] for line in lines}) == 250
+    assert [k for k in export_keys(stack) if "1700000000000000002" in k] == [summary["key"]]
+
+
+def test_rerun_of_the_same_scheduled_time_overwrites(stack: LocalStack) -> None:
+    flows.connect(stack)
+    stack.environment["FETCH_QUEUE_URL"] = ""
+    stack.activate()
+    event = _schedule_event(_recent_hour())
+    first = stack.invoke("FetchFunction", event)
+    second = stack.invoke("FetchFunction", event)
+    assert first["results"][0]["key"] == second["results"][0]["key"]
+    assert export_keys(stack) == [first["results"][0]["key"]]
+    versions = stack.client("s3").list_object_versions(Bucket=stack.resources.bucket_name)["Versions"]
+    assert len(versions) == 2  # the bucket keeps what the rerun replaced
+
+
+def test_scheduled_run_fans_out_to_the_queue_and_the_worker_exports(stack: LocalStack) -> None:
+    # Given: two connected accounts
+    flows.connect(stack)
+    assert stack.x is not None
+    stack.x.add_user("second", user_id="1700000000000000003", tweet_count=5)
+    stack.x.login_as("second")
+    flows.connect(stack)
+    snapshot = _recent_hour()
+    # When: the schedule fires with the queue configured
+    dispatched = stack.invoke("FetchFunction", _schedule_event(snapshot))
+    # Then: one message per account
+    assert dispatched == {"snapshot_at": snapshot.strftime("%Y-%m-%dT%H:%M:%SZ"), "accounts": 2, "queued": 2}
+    sqs = stack.client("sqs")
+    received = sqs.receive_message(
+        QueueUrl=stack.resources.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+    )["Messages"]
+    bodies = sorted(json.loads(m["Body"])["user_id"] for m in received)
+    assert bodies == [USER_ID, "1700000000000000003"]
+    # When: the worker gets them as an SQS event
+    event = {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m["Attributes"],
+                "eventSource": "aws:sqs",
+            }
+            for m in received
+        ]
+    }
+    answer = stack.invoke("FetchFunction", event)
+    # Then: no failures, both exported under the snapshot
+    assert answer == {"batchItemFailures": []}
+    assert len([k for k in export_keys(stack) if f"{snapshot:%Y%m%dT%H%M%SZ}" in k]) == 2
+
+
+def test_unknown_account_is_a_status_not_an_exception(stack: LocalStack) -> None:
+    summary = stack.invoke("FetchFunction", {"user_id": "42"})
+    assert summary["status"] == "not_found"
+
+
+def test_invalid_event_gets_a_validation_message(stack: LocalStack) -> None:
+    answer = stack.invoke("FetchFunction", {"hello": "world"})
+    assert answer["status"] == "invalid_event" and "unrecognised event" in answer["error"]
+
+
+def test_disconnect_revokes_at_x_and_deletes_the_account(stack: LocalStack, sandbox: XSandbox) -> None:
+    flows.connect(stack)
+    answer = stack.invoke("FetchFunction", flows.load_event("disconnect.json"))
+    assert answer == {"user_id": USER_ID, "status": "disconnected", "revoked": True}
+    assert sandbox.live_refresh_token("ada_metrics", stack.client_id) is None
+    assert stack.client("dynamodb").scan(TableName=stack.resources.table_name)["Items"] == []

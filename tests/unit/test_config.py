@@ -1,0 +1,64 @@
+import pytest
+
+from xmetrics.config import AuthSettings, FetchSettings
+from xmetrics.errors import ConfigError
+
+BASE = {
+    "TABLE_NAME": "tokens",
+    "BUCKET_NAME": "my-exports",
+    "CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+    "TOKEN_KEY_ID": "alias/tokens",
+}
+
+
+def test_defaults_follow_design() -> None:
+    settings = FetchSettings.from_env(BASE)
+    assert settings.export_prefix == "x-metrics"
+    assert settings.x.token_url == "https://api.x.com/2/oauth2/token"
+    assert settings.x.revoke_url == "https://api.x.com/2/oauth2/revoke"
+    assert settings.x.authorize_url == "https://x.com/i/oauth2/authorize"
+    assert settings.fetch_queue_url is None
+
+
+def test_auth_settings_default_scopes_and_derived_redirect() -> None:
+    settings = AuthSettings.from_env(BASE)
+    assert settings.scopes == "tweet.read users.read offline.access"
+    assert settings.redirect_uri is None
+    assert settings.allowed_users == frozenset()
+
+
+@pytest.mark.parametrize("name", ["TABLE_NAME", "BUCKET_NAME", "CLIENT_SECRET_ARN", "TOKEN_KEY_ID"])
+def test_missing_required_variable_is_named(name: str) -> None:
+    env = {k: v for k, v in BASE.items() if k != name}
+    with pytest.raises(ConfigError, match=name):
+        FetchSettings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("X_TOKEN_URL", "ftp://example.com/token"),
+        ("X_API_BASE_URL", "not a url"),
+        ("BUCKET_NAME", "Bad_Bucket"),
+        ("FETCH_QUEUE_URL", "queue"),
+        ("EXPORT_PREFIX", "has space"),
+    ],
+)
+def test_malformed_variable_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        FetchSettings.from_env({**BASE, name: value})
+
+
+def test_scopes_without_offline_access_are_refused() -> None:
+    with pytest.raises(ConfigError, match="SCOPES must include offline.access"):
+        AuthSettings.from_env({**BASE, "SCOPES": "tweet.read users.read"})
+
+
+def test_allowed_users_are_normalised() -> None:
+    settings = AuthSettings.from_env({**BASE, "ALLOWED_X_USERS": "@Alice, bob 12345"})
+    assert settings.allowed_users == frozenset({"alice", "bob", "12345"})
+
+
+def test_allowed_users_refuses_garbage() -> None:
+    with pytest.raises(ConfigError, match="ALLOWED_X_USERS"):
+        AuthSettings.from_env({**BASE, "ALLOWED_X_USERS": "<script>"})
