@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import requests
 
+from local import flows
 from local.gateway import LocalGateway
 from local.stack import LocalStack
 from local.x_sandbox import XSandbox
@@ -48,55 +49,6 @@ def browser_connect(gateway_url: str) -> requests.Response:
     if answer.status_code != 200:
         raise DemoError(f"callback answered {answer.status_code}")
     return answer
-
-
-def _schedule_event(snapshot: str) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": "demo",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": snapshot,
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {},
-    }
-
-
-def drain_queue(stack: LocalStack) -> list[dict[str, Any]]:
-    """Deliver the queue's messages to FetchFunction, as Lambda's SQS poller would."""
-    sqs = stack.client("sqs")
-    answers: list[dict[str, Any]] = []
-    while True:
-        got = sqs.receive_message(
-            QueueUrl=stack.resources.queue_url,
-            MaxNumberOfMessages=10,
-            AttributeNames=["All"],
-            WaitTimeSeconds=0,
-        ).get("Messages", [])
-        if not got:
-            return answers
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m["Attributes"],
-                    "eventSource": "aws:sqs",
-                }
-                for m in got
-            ]
-        }
-        answer = stack.invoke("FetchFunction", event)
-        failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
-        for message in got:
-            if message["MessageId"] not in failed:
-                sqs.delete_message(QueueUrl=stack.resources.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        answers.append(answer)
-        if failed:
-            raise DemoError(f"{len(failed)} queue message(s) failed")
 
 
 def _row(record: dict[str, Any]) -> str:
@@ -160,17 +112,20 @@ def run() -> int:
             if f"@{DEMO_USER[0]}" not in page.text:
                 raise DemoError("the callback page does not name the account")
         snapshot = time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime())
+        at = parse_utc(snapshot)
         with step(3, total, f"scheduled run at {snapshot}: dispatching active accounts to SQS"):
-            dispatched = stack.invoke("FetchFunction", _schedule_event(snapshot))
+            dispatched = stack.invoke("FetchFunction", flows.schedule_event(at))
             if dispatched.get("queued") != 1:
                 raise DemoError(f"expected one queued account, got {dispatched}")
         with step(4, total, "worker: refresh if due, fetch every page, join media, write JSON lines"):
-            drain_queue(stack)
+            failures = sum(len(a["batchItemFailures"]) for a in flows.drain_queue(stack))
+            if failures:
+                raise DemoError(f"{failures} queue message(s) failed; see the function's log above")
         with step(5, total, "reading the export back from S3"):
             summary = stack.invoke("FetchFunction", {"user_id": DEMO_USER[1]})
             if summary.get("status") != "exported":
                 raise DemoError(f"manual fetch: {summary}")
-            key = export_key(stack.environment["EXPORT_PREFIX"], DEMO_USER[1], parse_utc(snapshot))
+            key = export_key(stack.environment["EXPORT_PREFIX"], DEMO_USER[1], at)
             listed = stack.client("s3").list_objects_v2(Bucket=stack.resources.bucket_name, Prefix=key)
             if listed.get("KeyCount") != 1:
                 raise DemoError(f"expected the scheduled export at {key}, found none")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -75,14 +75,58 @@ def connect(stack: LocalStack) -> dict[str, Any]:
     return finish_connect(stack, authorize_at_x(hop.location), hop.cookie)
 
 
-def fetch_event(user_id: str, **extra: str) -> dict[str, Any]:
-    return {"user_id": user_id, **extra}
+def schedule_event(at: datetime) -> dict[str, Any]:
+    """events/schedule.json fired at `at`, as EventBridge would."""
+    event = load_event("schedule.json")
+    event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return event
+
+
+def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """An SQS batch as Lambda's poller hands it to the function, from receive_message's answer."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local",
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+
+
+def drain_queue(stack: LocalStack, max_batches: int = 10_000) -> list[dict[str, Any]]:
+    """Deliver the queue to FetchFunction as Lambda's SQS poller would: delete what succeeded,
+    leave failed items to come back after their visibility timeout. Returns each batch's answer."""
+    sqs = stack.client("sqs")
+    answers: list[dict[str, Any]] = []
+    for _ in range(max_batches):
+        got = sqs.receive_message(
+            QueueUrl=stack.resources.queue_url,
+            MaxNumberOfMessages=10,
+            AttributeNames=["All"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        if not got:
+            break
+        answer = stack.invoke("FetchFunction", sqs_event(got))
+        answers.append(answer)
+        failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+        done = [m for m in got if m["MessageId"] not in failed]
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=stack.resources.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+    return answers
 
 
 def read_export(stack: LocalStack, key: str) -> list[dict[str, Any]]:
     body = stack.client("s3").get_object(Bucket=stack.resources.bucket_name, Key=key)["Body"].read()
     return [json.loads(line) for line in body.decode("utf-8").splitlines()]
-
-
-def event_path(name: str) -> Path:
-    return EVENTS / name

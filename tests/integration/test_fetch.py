@@ -17,13 +17,8 @@ from tests.integration.helpers import (
     spend_refresh_token,
     stored_tokens,
 )
+from xmetrics.timeutil import parse_utc
 from xmetrics.x_api import EXPANSIONS, MEDIA_FIELDS, TWEET_FIELDS
-
-
-def _schedule_event(at: datetime) -> dict:
-    event = flows.load_event("schedule.json")
-    event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return event
 
 
 def _recent_hour() -> datetime:
@@ -37,7 +32,7 @@ def test_export_matches_what_x_served_line_by_line(stack: LocalStack) -> None:
     # When: the scheduled run works inline (no queue)
     stack.environment["FETCH_QUEUE_URL"] = ""
     stack.activate()
-    result = stack.invoke("FetchFunction", _schedule_event(snapshot))
+    result = stack.invoke("FetchFunction", flows.schedule_event(snapshot))
     # Then: one exported account, at the documented key
     (summary,) = result["results"]
     assert summary["status"] == "exported"
@@ -160,7 +155,7 @@ def test_rerun_of_the_same_scheduled_time_overwrites(stack: LocalStack) -> None:
     flows.connect(stack)
     stack.environment["FETCH_QUEUE_URL"] = ""
     stack.activate()
-    event = _schedule_event(_recent_hour())
+    event = flows.schedule_event(_recent_hour())
     first = stack.invoke("FetchFunction", event)
     second = stack.invoke("FetchFunction", event)
     assert first["results"][0]["key"] == second["results"][0]["key"]
@@ -178,7 +173,7 @@ def test_scheduled_run_fans_out_to_the_queue_and_the_worker_exports(stack: Local
     flows.connect(stack)
     snapshot = _recent_hour()
     # When: the schedule fires with the queue configured
-    dispatched = stack.invoke("FetchFunction", _schedule_event(snapshot))
+    dispatched = stack.invoke("FetchFunction", flows.schedule_event(snapshot))
     # Then: one message per account
     assert dispatched == {"snapshot_at": snapshot.strftime("%Y-%m-%dT%H:%M:%SZ"), "accounts": 2, "queued": 2}
     sqs = stack.client("sqs")
@@ -188,18 +183,7 @@ def test_scheduled_run_fans_out_to_the_queue_and_the_worker_exports(stack: Local
     bodies = sorted(json.loads(m["Body"])["user_id"] for m in received)
     assert bodies == [USER_ID, "1700000000000000003"]
     # When: the worker gets them as an SQS event
-    event = {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-                "eventSource": "aws:sqs",
-            }
-            for m in received
-        ]
-    }
+    event = flows.sqs_event(received)
     answer = stack.invoke("FetchFunction", event)
     # Then: no failures, both exported under the snapshot
     assert answer == {"batchItemFailures": []}
@@ -222,3 +206,37 @@ def test_disconnect_revokes_at_x_and_deletes_the_account(stack: LocalStack, sand
     assert answer == {"user_id": USER_ID, "status": "disconnected", "revoked": True}
     assert sandbox.live_refresh_token("ada_metrics", stack.client_id) is None
     assert stack.client("dynamodb").scan(TableName=stack.resources.table_name)["Items"] == []
+
+
+def test_sqs_event_file_exports_the_account_under_its_snapshot(stack: LocalStack) -> None:
+    # Given: a connected account and events/sqs-fetch.json, as `sam local invoke -e` would send it
+    flows.connect(stack)
+    event = flows.load_event("sqs-fetch.json")
+    snapshot = _recent_hour()
+    body = json.loads(event["Records"][0]["body"])
+    event["Records"][0]["body"] = json.dumps({**body, "snapshot_at": f"{snapshot:%Y-%m-%dT%H:%M:%SZ}"})
+    # When
+    answer = stack.invoke("FetchFunction", event)
+    # Then: no failed item, and the object is named by the message's snapshot
+    assert answer == {"batchItemFailures": []}
+    assert export_keys(stack) == [
+        f"x-metrics/tweets/dt={snapshot:%Y-%m-%d}/user_id={USER_ID}/{snapshot:%Y%m%dT%H%M%SZ}.jsonl"
+    ]
+
+
+def test_backfill_event_exports_only_tweets_inside_its_window(stack: LocalStack, sandbox: XSandbox) -> None:
+    # Given: a connected account and a manual event with start_time/end_time
+    flows.connect(stack)
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    start = end - timedelta(days=5)
+    event = {**flows.load_event("fetch-backfill.json"), "start_time": f"{start:%Y-%m-%dT%H:%M:%SZ}"}
+    event["end_time"] = f"{end:%Y-%m-%dT%H:%M:%SZ}"
+    # When
+    summary = stack.invoke("FetchFunction", event)
+    # Then: exactly the tweets X holds in that window
+    expected = [
+        t["id"] for t in sandbox.user("ada_metrics").tweets if start <= parse_utc(t["created_at"]) < end
+    ]
+    assert summary["status"] == "exported" and summary["tweets"] == len(expected) > 0
+    rows = flows.read_export(stack, summary["key"])
+    assert sorted(r["tweet_id"] for r in rows) == sorted(expected)
