@@ -75,6 +75,14 @@ class XServerError(XApiError):
     """5xx (or an unreadable body) that persisted through the retries."""
 
 
+class TokenUnreadableError(XMetricsError):
+    """The stored tokens do not decrypt for this account (moved between items, tampered, wrong key)."""
+
+
+class StoreUnavailableError(XMetricsError):
+    """DynamoDB did not take a write (throttled, 5xx, network) after the SDK's own retries."""
+
+
 class TokenConflictError(XMetricsError):
     """A conditional write lost: someone else changed the account's tokens or holds the lease."""
 

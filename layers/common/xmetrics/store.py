@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from xmetrics.crypto import SealedTokens
-from xmetrics.errors import StateError, TokenConflictError
+from xmetrics.errors import StateError, StoreUnavailableError, TokenConflictError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -31,8 +31,12 @@ _LEASE_MINE = "lease_owner = :me"
 _EXISTS = "attribute_exists(pk)"
 
 
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "unknown"))
+
+
 def _conflict(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return _code(exc) == "ConditionalCheckFailedException"
 
 
 def _s(value: str) -> dict[str, Any]:
@@ -252,7 +256,9 @@ class Store:
         except ClientError as exc:
             if _conflict(exc):
                 raise TokenConflictError("lost the lease before writing rotated tokens") from exc
-            raise
+            raise StoreUnavailableError(f"rotation write failed: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreUnavailableError(f"rotation write failed: {type(exc).__name__}") from exc
         return version + 1
 
     def release_lease(self, user_id: str, *, owner: str) -> None:

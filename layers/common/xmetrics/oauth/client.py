@@ -137,6 +137,10 @@ class OAuthClient:
             try:
                 payload: dict[str, Any] = response.json()
             except ValueError as exc:
+                # Like a lost answer: X may have rotated. The same one retry settles which.
+                if maybe_sent_retries > 0:
+                    maybe_sent_retries -= 1
+                    continue
                 raise OAuthError("invalid_response", "the token endpoint sent unreadable JSON", 502) from exc
             return payload
 

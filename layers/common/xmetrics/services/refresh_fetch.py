@@ -15,6 +15,8 @@ from xmetrics.errors import (
     NeedsReconnectError,
     OAuthError,
     RateLimitedError,
+    StoreUnavailableError,
+    TokenUnreadableError,
     TransportError,
     UnauthorizedError,
     XApiError,
@@ -96,9 +98,17 @@ class RefreshFetch:
             return Summary(job.user_id, "not_found", error="no such account; connect it via /connect")
         except NeedsReconnectError:
             return Summary(job.user_id, "needs_reconnect", error="reconnect the account via /connect")
+        except TokenUnreadableError:
+            self._telemetry.count("TokenUnreadable")
+            self._telemetry.warning("stored tokens do not decrypt for this account", user_id=job.user_id)
+            return Summary(
+                job.user_id,
+                "failed",
+                error="stored tokens do not decrypt for this account; reconnect it via /connect",
+            )
         except RateLimitedError:
             raise
-        except (LeaseTimeoutError, OAuthError, XApiError, TransportError) as exc:
+        except (LeaseTimeoutError, OAuthError, XApiError, TransportError, StoreUnavailableError) as exc:
             message = _describe(exc)
             self._store.record_error(job.user_id, message=message, at_iso=self._now_iso())
             self._telemetry.count("FetchFailed")

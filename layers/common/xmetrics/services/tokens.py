@@ -13,12 +13,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from xmetrics.crypto import DataKey, PlainTokens, TokenCipher
+from xmetrics.crypto import DataKey, PlainTokens, SealedTokens, TokenCipher
 from xmetrics.errors import (
     AccountNotFoundError,
     DeadRefreshTokenError,
     LeaseTimeoutError,
     NeedsReconnectError,
+    StoreUnavailableError,
     TokenConflictError,
 )
 from xmetrics.oauth.client import OAuthClient
@@ -96,7 +97,7 @@ class TokenKeeper:
                 self._sleep(pause)
                 pause = min(pause * 2, 2.0)
                 continue
-            return self._rotate(account, key, tokens, owner)
+            return self._rotate(account, key, tokens, owner, lease_until=now + LEASE_SECONDS)
 
     def current(self, user_id: str) -> PlainTokens | None:
         """The stored tokens as they are, without refreshing (for revoking them)."""
@@ -106,7 +107,9 @@ class TokenKeeper:
         key = self._cipher.open_data_key(user_id, account.sealed.data_key)
         return self._cipher.open(user_id, key, account.sealed)
 
-    def _rotate(self, account: Account, key: DataKey, tokens: PlainTokens, owner: str) -> AccessGrant:
+    def _rotate(
+        self, account: Account, key: DataKey, tokens: PlainTokens, owner: str, *, lease_until: float
+    ) -> AccessGrant:
         user_id = account.user_id
         try:
             fresh = self._oauth.refresh(tokens.refresh_token)
@@ -129,15 +132,7 @@ class TokenKeeper:
         sealed = self._cipher.seal(
             user_id, key, PlainTokens(fresh.access_token, fresh.refresh_token or tokens.refresh_token)
         )
-        version = self._store.complete_rotation(
-            user_id,
-            version=account.version,
-            owner=owner,
-            sealed=sealed,
-            access_expires_at=fresh.expires_at,
-            scope=fresh.scope or account.scope,
-            now_iso=iso_z(from_epoch(self._clock())),
-        )
+        version = self._persist(account, owner, sealed, fresh.expires_at, fresh.scope, lease_until)
         self._telemetry.count("RefreshSucceeded")
         rotated = Account(
             **{
@@ -150,3 +145,46 @@ class TokenKeeper:
             }
         )
         return AccessGrant(fresh.access_token, rotated, refreshed=True)
+
+    def _persist(
+        self,
+        account: Account,
+        owner: str,
+        sealed: SealedTokens,
+        access_expires_at: float,
+        scope: str | None,
+        lease_until: float,
+    ) -> int:
+        """Write rotated tokens; X has already spent the old refresh token, so this write must land.
+
+        Transient failures are retried for as long as the lease is ours. A conflict may mean
+        our own write landed and only its answer was lost: the stored ciphertext tells.
+        """
+        pause = 0.2
+        while True:
+            try:
+                return self._store.complete_rotation(
+                    account.user_id,
+                    version=account.version,
+                    owner=owner,
+                    sealed=sealed,
+                    access_expires_at=access_expires_at,
+                    scope=scope or account.scope,
+                    now_iso=iso_z(from_epoch(self._clock())),
+                )
+            except TokenConflictError:
+                stored = self._store.get_account(account.user_id)
+                if stored is not None and stored.sealed == sealed:
+                    return stored.version
+                raise
+            except StoreUnavailableError:
+                if self._clock() + pause >= lease_until:
+                    self._telemetry.count("RotationWriteFailed")
+                    self._telemetry.warning(
+                        "rotated tokens could not be stored; the account will need a reconnect",
+                        user_id=account.user_id,
+                    )
+                    raise
+                self._telemetry.count("RotationWriteRetries")
+                self._sleep(pause)
+                pause = min(pause * 2, 5.0)
