@@ -619,6 +619,11 @@ class XSandbox:
         with self._lock:
             return self._refresh_count
 
+    def issued_secrets(self) -> set[str]:
+        """Every code and token this sandbox has handed out: what must never reach a log or page."""
+        with self._lock:
+            return set(self._codes) | set(self._access) | set(self._refresh)
+
     def live_refresh_token(self, username: str, client_id: str) -> str | None:
         """The most recently issued refresh token of that user and client that still works."""
         with self._lock:

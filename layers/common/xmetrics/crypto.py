@@ -11,7 +11,11 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from xmetrics.errors import TokenUnreadableError
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -55,9 +59,17 @@ class TokenCipher:
         return DataKey(plaintext=answer["Plaintext"], encrypted=answer["CiphertextBlob"])
 
     def open_data_key(self, user_id: str, encrypted: bytes) -> DataKey:
-        answer = self._kms.decrypt(
-            CiphertextBlob=encrypted, KeyId=self._key_id, EncryptionContext={"user_id": user_id}
-        )
+        try:
+            answer = self._kms.decrypt(
+                CiphertextBlob=encrypted, KeyId=self._key_id, EncryptionContext={"user_id": user_id}
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in (
+                "InvalidCiphertextException",
+                "IncorrectKeyException",
+            ):
+                raise TokenUnreadableError(user_id) from exc
+            raise
         return DataKey(plaintext=answer["Plaintext"], encrypted=encrypted)
 
     @staticmethod
@@ -79,7 +91,10 @@ class TokenCipher:
         aead = AESGCM(key.plaintext)
 
         def one(name: str, blob: bytes) -> str:
-            return aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _aad(user_id, name)).decode()
+            try:
+                return aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _aad(user_id, name)).decode()
+            except InvalidTag as exc:
+                raise TokenUnreadableError(user_id) from exc
 
         return PlainTokens(
             access_token=one("access_token", sealed.access_token),

@@ -39,8 +39,9 @@ class RedactingFilter(logging.Filter):
     """A last line of defence: no code here logs a secret on purpose, and this catches mistakes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
+        # Powertools logs whole events (POWERTOOLS_LOGGER_LOG_EVENT) as dicts: the callback's
+        # carries the code and the state cookie.
+        record.msg = _scrub(record.msg)
         if record.args:
             record.args = (
                 tuple(_scrub(a) for a in record.args) if isinstance(record.args, tuple) else record.args
@@ -54,7 +55,15 @@ class RedactingFilter(logging.Filter):
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 logger = Logger(service=SERVICE)
-logger.addFilter(RedactingFilter())
+_REDACTING = RedactingFilter()
+logger.addFilter(_REDACTING)
+# Lambda's own root handler carries whatever other libraries log: filter it as well.
+for _handler in logging.getLogger().handlers:
+    _handler.addFilter(_REDACTING)
+# At DEBUG, botocore logs request bodies (a DynamoDB item holding the PKCE verifier) in shapes no
+# pattern can redact reliably; these libraries stay at INFO whatever LOG_LEVEL or the root says.
+for _name in ("botocore", "boto3", "s3transfer", "urllib3"):
+    logging.getLogger(_name).setLevel(logging.INFO)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
