@@ -240,3 +240,26 @@ def test_backfill_event_exports_only_tweets_inside_its_window(stack: LocalStack,
     assert summary["status"] == "exported" and summary["tweets"] == len(expected) > 0
     rows = flows.read_export(stack, summary["key"])
     assert sorted(r["tweet_id"] for r in rows) == sorted(expected)
+
+
+def test_rotated_client_secret_is_picked_up_without_losing_the_token(
+    stack: LocalStack, sandbox: XSandbox
+) -> None:
+    # Given: a connected account whose token is due, and a warm FetchFunction
+    flows.connect(stack)
+    assert stack.invoke("FetchFunction", flows.load_event("fetch-one.json"))["status"] == "exported"
+    make_refresh_due(stack)
+    # When: the team regenerates the secret at X, but has not updated Secrets Manager yet
+    sandbox.register_client(stack.client_id, "new-secret", [])
+    refused = stack.invoke("FetchFunction", flows.load_event("fetch-one.json"))
+    # Then: that run fails without spending the refresh token
+    assert refused["status"] == "failed"
+    assert stored_tokens(stack).refresh_token == sandbox.live_refresh_token("ada_metrics", stack.client_id)
+    # When: the new secret is stored; the same warm function runs again
+    stack.client("secretsmanager").put_secret_value(
+        SecretId=stack.resources.secret_arn,
+        SecretString=json.dumps({"client_id": stack.client_id, "client_secret": "new-secret"}),
+    )
+    summary = stack.invoke("FetchFunction", flows.load_event("fetch-one.json"))
+    # Then: it reads the new secret, refreshes and exports
+    assert summary["status"] == "exported" and summary["refreshed"] is True

@@ -132,6 +132,9 @@ class OAuthClient:
                 maybe_sent_retries -= 1
                 self._backoff.pause(attempt)
                 continue
+            if response.status_code == 401 and callable(self._source):
+                # The client secret was refused: it may have been rotated since this container read it.
+                self._resolved = None
             if response.status_code != 200:
                 raise self._error(response, dead_means_reconnect=body["grant_type"] == "refresh_token")
             try:

@@ -143,6 +143,10 @@ class RefreshFetch:
         self._store.record_export(job.user_id, key=exported.key, count=exported.count, at_iso=self._now_iso())
         self._telemetry.count("TweetsExported", exported.count)
         self._telemetry.count("PagesFetched", len(timeline.pages))
+        if timeline.rate_limited_waits:
+            self._telemetry.count("RateLimited", timeline.rate_limited_waits)
+        if timeline.retries:
+            self._telemetry.count("XRetries", timeline.retries)
         self._telemetry.count("ExportBytes", exported.size, unit="Bytes")
         if batch.run_errors:
             self._telemetry.count("PartialErrors", len(batch.run_errors))
