@@ -63,11 +63,11 @@ def main() -> None:
     sys.stdout.flush()
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Both set explicitly: a shell that starts us in the background ignores SIGINT by default.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         print("\nstopping")
         STATE_FILE.unlink(missing_ok=True)
