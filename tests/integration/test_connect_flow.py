@@ -13,6 +13,19 @@ def _items(stack: LocalStack) -> list[dict]:
     return stack.client("dynamodb").scan(TableName=stack.resources.table_name)["Items"]
 
 
+def _started_flow_with_state(stack: LocalStack, name: str, value: dict[str, str]) -> flows.ConnectHop:
+    """A flow that went through X, whose stored state item then had `name` set to `value`."""
+    hop = flows.start_connect(stack)
+    (item,) = _items(stack)
+    stack.client("dynamodb").update_item(
+        TableName=stack.resources.table_name,
+        Key={"pk": item["pk"]},
+        UpdateExpression=f"SET {name} = :v",
+        ExpressionAttributeValues={":v": value},
+    )
+    return hop
+
+
 def test_connect_redirects_to_x_with_pkce_and_a_browser_bound_state(stack: LocalStack) -> None:
     # When
     hop = flows.start_connect(stack)
@@ -100,15 +113,8 @@ def test_state_from_another_browser_is_refused(stack: LocalStack, sandbox: XSand
 
 def test_expired_state_is_refused_even_before_ttl_deletes_it(stack: LocalStack, sandbox: XSandbox) -> None:
     # Given: a started flow whose state item is past its expiry (TTL has not run)
-    hop = flows.start_connect(stack)
+    hop = _started_flow_with_state(stack, "expires_at", {"N": "1000"})
     redirect = flows.authorize_at_x(hop.location)
-    (item,) = _items(stack)
-    stack.client("dynamodb").update_item(
-        TableName=stack.resources.table_name,
-        Key={"pk": item["pk"]},
-        UpdateExpression="SET expires_at = :past",
-        ExpressionAttributeValues={":past": {"N": "1000"}},
-    )
     # When
     response = flows.finish_connect(stack, redirect, hop.cookie)
     # Then
@@ -130,15 +136,8 @@ def test_access_denied_shows_a_page_and_stores_nothing(stack: LocalStack, sandbo
 
 def test_wrong_verifier_is_refused_by_x_and_reported(stack: LocalStack, sandbox: XSandbox) -> None:
     # Given: a flow whose stored verifier no longer matches the challenge sent to X
-    hop = flows.start_connect(stack)
+    hop = _started_flow_with_state(stack, "code_verifier", {"S": "w" * 64})
     redirect = flows.authorize_at_x(hop.location)
-    (item,) = _items(stack)
-    stack.client("dynamodb").update_item(
-        TableName=stack.resources.table_name,
-        Key={"pk": item["pk"]},
-        UpdateExpression="SET code_verifier = :v",
-        ExpressionAttributeValues={":v": {"S": "w" * 64}},
-    )
     # When
     response = flows.finish_connect(stack, redirect, hop.cookie)
     # Then: X refused the exchange; the page says so; nothing stored
