@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,10 @@ class Batch:
 def _metrics(raw: Any) -> dict[str, Any] | None:
     if not isinstance(raw, dict):
         return None
+    # X's names pass through as they are (shared, never mutated: the page is only serialized);
+    # a copy only when the August 2026 spelling needs renaming.
+    if _RENAMES.keys().isdisjoint(raw):
+        return raw
     return {_RENAMES.get(str(k), str(k)): v for k, v in raw.items()}
 
 
@@ -111,5 +114,8 @@ def _record(
 
 
 def to_jsonl(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    import orjson
+
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     for record in records:
-        yield json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+        yield dumps(record, option=newline)

@@ -133,8 +133,10 @@ class XApi:
     def _parse(self, response: requests.Response) -> dict[str, Any]:
         status = response.status_code
         if status == 200:
+            import orjson
+
             try:
-                body = response.json()
+                body = orjson.loads(response.content)
             except ValueError as exc:
                 raise XServerError(502, "Bad response", "truncated or invalid JSON") from exc
             if not isinstance(body, dict):
