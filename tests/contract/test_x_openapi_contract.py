@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -28,12 +28,13 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 from openapi_core.deserializing.media_types.util import json_loads
 from openapi_core.validation.schemas import oas30_read_schema_validators_factory
+from requests.structures import CaseInsensitiveDict
 
 import xmetrics.wiring
 from local import flows
 from local.stack import LocalStack, reset_handlers
 from local.x_sandbox import XSandbox
-from xmetrics.transport import Backoff, new_session
+from xmetrics.transport import USER_AGENT, Backoff, Response, Session
 from xmetrics.x_api import EXPANSIONS, MEDIA_FIELDS, PAGE_SIZE, TWEET_FIELDS, XApi
 
 # The OAuth2 security scheme is skipped with a UserWarning on every validation; the bearer header
@@ -162,22 +163,48 @@ def x167() -> Contract:
 
 @dataclass
 class Exchanges:
-    """Every request a session sent and the response it got, via requests' response hook."""
+    """Every request the app's transport sent and the response it got, as requests objects (the
+    shape openapi-core's requests adapters read)."""
 
     responses: list[requests.Response] = field(default_factory=list)
 
-    def hook(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    def record(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None, answer: Response
+    ) -> None:
+        response = requests.Response()
+        response.request = requests.Request(method, url, headers=headers, data=body).prepare()
+        response.status_code = answer.status_code
+        response.reason = answer.reason
+        response.headers = CaseInsensitiveDict(answer.headers)
+        response._content = answer.content
+        response.url = url
         self.responses.append(response)
-        return response
 
-    def session(self, pool_size: int = 10) -> requests.Session:
-        session = new_session(pool_size)
-        session.hooks["response"].append(self.hook)
-        return session
+    def session(self, pool_size: int = 10) -> Session:
+        return RecordingSession(self, pool_size)
 
     def api(self) -> list[requests.Response]:
         """The X API v2 exchanges (not OAuth's token and revoke calls, which the spec does not hold)."""
         return [r for r in self.responses if not _path(r.request).startswith("/2/oauth2/")]
+
+
+class RecordingSession(Session):
+    def __init__(self, exchanges: Exchanges, pool_size: int) -> None:
+        super().__init__(pool_size)
+        self._exchanges = exchanges
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: tuple[float, float],
+    ) -> Response:
+        answer = super().request(method, url, headers=headers, body=body, timeout=timeout)
+        self._exchanges.record(method, url, {"User-Agent": USER_AGENT, **headers}, body, answer)
+        return answer
 
 
 def _path(request: requests.PreparedRequest) -> str:

@@ -1,16 +1,26 @@
-"""One pooled `requests.Session` per process, timeouts always, and transport errors classified once."""
+"""HTTP to X on urllib3 (which botocore already loads): pooled connections, timeouts always,
+transport errors classified once.
+
+Not requests: a page costs requests about as much CPU as parsing its JSON (settings merging,
+environment and netrc lookups, cookie extraction, chunked body reads), and its import adds to
+every cold start. This module keeps what the app used of it: a pool, a response with status,
+headers and body, and proxies from the environment.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
 
 from xmetrics.errors import TransportError
 
@@ -19,42 +29,98 @@ DEFAULT_TIMEOUT = (3.05, 15.0)
 USER_AGENT = "x-metrics-export/0.1"
 
 
-def new_session(pool_size: int = 10) -> requests.Session:
-    session = requests.Session()
-    # Retries are ours (they differ for a token POST and a GET); the adapter never retries.
-    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    return session
+@dataclass(frozen=True)
+class Response:
+    status_code: int
+    reason: str
+    headers: Mapping[str, str]  # case-insensitive (urllib3's HTTPHeaderDict)
+    content: bytes
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not."""
+        return json.loads(self.content)
 
 
-def _never_sent(exc: requests.RequestException) -> bool:
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        reason = exc.args[0] if exc.args else None
-        inner = getattr(reason, "reason", reason)
-        return isinstance(inner, NewConnectionError | ConnectTimeoutError)
-    return False
+class Session:
+    """Connection pools (one per origin and proxy), built once per process and shared by a
+    function's clients. TLS verifies against the system's trust store, as urllib3 does by default."""
+
+    def __init__(self, pool_size: int = 10) -> None:
+        self._pool_size = pool_size
+        self._routes: dict[tuple[str, str], urllib3.PoolManager] = {}
+        self._managers: dict[str, urllib3.PoolManager] = {}
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: tuple[float, float],
+    ) -> Response:
+        answer = self._route(url).request(
+            method,
+            url,
+            body=body,
+            headers={"User-Agent": USER_AGENT, **headers},
+            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+            # Retries are ours (they differ for a token POST and a GET); redirects are never followed.
+            retries=False,
+            redirect=False,
+        )
+        return Response(answer.status, answer.reason or "", answer.headers, answer.data)
+
+    def _route(self, url: str) -> urllib3.PoolManager:
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        manager = self._routes.get(origin)
+        if manager is None:
+            # Proxies as requests honoured them: *_PROXY and NO_PROXY from the environment.
+            proxy = "" if proxy_bypass(parts.hostname or "") else getproxies().get(parts.scheme, "")
+            manager = self._managers.get(proxy)
+            if manager is None:
+                manager = (
+                    urllib3.ProxyManager(proxy, maxsize=self._pool_size)
+                    if proxy
+                    else urllib3.PoolManager(maxsize=self._pool_size)
+                )
+                self._managers[proxy] = manager
+            self._routes[origin] = manager
+        return manager
+
+
+def new_session(pool_size: int = 10) -> Session:
+    return Session(pool_size)
+
+
+def basic_auth(user: str, password: str) -> str:
+    """RFC 7617 credentials, encoded as X's token endpoint reads them (no form-encoding first)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def _never_sent(exc: BaseException) -> bool:
+    # NewConnectionError: refused or unresolvable; either way X never saw a byte.
+    return isinstance(exc, ConnectTimeoutError | NewConnectionError)
 
 
 def send(
-    session: requests.Session,
+    session: Session,
     method: str,
     url: str,
     *,
+    headers: Mapping[str, str],
+    body: bytes | None = None,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-    **kwargs: Any,
-) -> requests.Response:
-    """Send one request; any failure without a response becomes a TransportError.
+) -> Response:
+    """Send one request; any failure without a complete response becomes a TransportError.
 
-    The message carries the exception's class only: requests' own messages can echo URLs with
+    The message carries the exception's class only: urllib3's own messages can echo URLs with
     query strings, and those may hold codes or tokens.
     """
     try:
-        return session.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
-    except requests.RequestException as exc:
+        return session.request(method, url, headers=headers, body=body, timeout=timeout)
+    except (HTTPError, OSError) as exc:
         raise TransportError(
             f"{method} {url.split('?', 1)[0]} failed: {type(exc).__name__}", maybe_sent=not _never_sent(exc)
         ) from exc

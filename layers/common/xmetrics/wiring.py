@@ -27,7 +27,7 @@ from xmetrics.transport import new_session
 from xmetrics.x_api import XApi
 
 if TYPE_CHECKING:
-    import requests
+    from xmetrics.transport import Session
 
 
 class Clients:
@@ -70,7 +70,7 @@ class Clients:
 def _oauth(
     settings: AuthSettings | FetchSettings,
     clients: Clients,
-    session: requests.Session,
+    session: Session,
     clock: Callable[[], float],
 ) -> OAuthClient:
     return OAuthClient(

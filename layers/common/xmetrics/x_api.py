@@ -10,11 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-import requests
+from urllib.parse import urlencode
 
 from xmetrics.errors import RateLimitedError, TransportError, UnauthorizedError, XApiError, XServerError
-from xmetrics.transport import DEFAULT_TIMEOUT, Backoff, new_session, send
+from xmetrics.transport import DEFAULT_TIMEOUT, Backoff, Response, Session, new_session, send
 
 TWEET_FIELDS = "attachments,created_at,public_metrics,non_public_metrics,organic_metrics"
 MEDIA_FIELDS = "media_key,type,duration_ms,public_metrics,non_public_metrics,organic_metrics"
@@ -48,7 +47,7 @@ class XApi:
         self,
         base_url: str,
         *,
-        session: requests.Session | None = None,
+        session: Session | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
@@ -107,14 +106,12 @@ class XApi:
         self, path: str, access_token: str, params: dict[str, str], *, wait_budget: Callable[[], float]
     ) -> tuple[dict[str, Any], _Stats]:
         stats = _Stats()
-        url = self._base + path
+        url = f"{self._base}{path}?{urlencode(params)}" if params else self._base + path
         headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
         attempt = 0
         while True:
             try:
-                response = send(
-                    self._session, "GET", url, params=params, headers=headers, timeout=self._timeout
-                )
+                response = send(self._session, "GET", url, headers=headers, timeout=self._timeout)
                 return self._parse(response), stats
             except RateLimitedError as exc:
                 pause = max(0.0, exc.reset_at - self._clock()) + 1.0
@@ -130,7 +127,7 @@ class XApi:
                 attempt += 1
                 stats.retries += 1
 
-    def _parse(self, response: requests.Response) -> dict[str, Any]:
+    def _parse(self, response: Response) -> dict[str, Any]:
         status = response.status_code
         if status == 200:
             import orjson
@@ -160,13 +157,13 @@ class _Stats:
     waits: int = 0
 
 
-def _problem(response: requests.Response) -> tuple[str, str]:
+def _problem(response: Response) -> tuple[str, str]:
     try:
         body = response.json()
     except ValueError:
-        return response.reason or "", ""
+        return response.reason, ""
     if not isinstance(body, dict):
-        return response.reason or "", ""
+        return response.reason, ""
     detail = body.get("detail")
     if not detail and isinstance(body.get("errors"), list) and body["errors"]:
         first = body["errors"][0]

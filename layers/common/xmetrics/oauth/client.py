@@ -11,11 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
-
 from xmetrics.config import XEndpoints
 from xmetrics.errors import DeadRefreshTokenError, OAuthError, TransportError
-from xmetrics.transport import Backoff, new_session, send
+from xmetrics.transport import Backoff, Response, Session, basic_auth, new_session, send
 
 TOKEN_TIMEOUT = (3.05, 10.0)
 # X has answered a spent refresh token with invalid_request as well as invalid_grant.
@@ -52,7 +50,7 @@ class OAuthClient:
         endpoints: XEndpoints,
         credentials: ClientCredentials | Callable[[], ClientCredentials],
         *,
-        session: requests.Session | None = None,
+        session: Session | None = None,
         clock: Callable[[], float] = time.time,
         backoff: Backoff | None = None,
     ) -> None:
@@ -147,25 +145,19 @@ class OAuthClient:
                 raise OAuthError("invalid_response", "the token endpoint sent unreadable JSON", 502) from exc
             return payload
 
-    def _send(self, url: str, body: dict[str, str]) -> requests.Response:
-        auth: tuple[str, str] | None = None
-        data = dict(body)
-        if self._credentials.client_secret:
-            auth = (self._credentials.client_id, self._credentials.client_secret)
+    def _send(self, url: str, body: dict[str, str]) -> Response:
+        fields = dict(body)
+        headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
+        credentials = self._credentials
+        if credentials.client_secret:
+            headers["Authorization"] = basic_auth(credentials.client_id, credentials.client_secret)
         else:
-            data["client_id"] = self._credentials.client_id
-        return send(
-            self._session,
-            "POST",
-            url,
-            data=data,
-            auth=auth,
-            timeout=TOKEN_TIMEOUT,
-            headers={"Accept": "application/json"},
-        )
+            fields["client_id"] = credentials.client_id
+        body_bytes = urlencode(fields).encode()
+        return send(self._session, "POST", url, body=body_bytes, headers=headers, timeout=TOKEN_TIMEOUT)
 
     @staticmethod
-    def _error(response: requests.Response, *, dead_means_reconnect: bool) -> OAuthError:
+    def _error(response: Response, *, dead_means_reconnect: bool) -> OAuthError:
         try:
             payload = response.json()
         except ValueError:
