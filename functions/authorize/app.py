@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from xmetrics import web
 from xmetrics.config import AuthSettings
 from xmetrics.observability import log_failure, logger
 from xmetrics.services.connect import Connect
 from xmetrics.wiring import Clients, build_connect
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @lru_cache(maxsize=1)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from xmetrics import pages, web
 from xmetrics.config import AuthSettings
 from xmetrics.observability import PowertoolsTelemetry, log_failure, logger, metrics
 from xmetrics.services.callback import Callback, CallbackRequest
 from xmetrics.wiring import Clients, build_callback
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @lru_cache(maxsize=1)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from xmetrics.config import FetchSettings
 from xmetrics.errors import ValidationError
@@ -15,6 +13,9 @@ from xmetrics.observability import PowertoolsTelemetry, log_failure, logger, met
 from xmetrics.services.refresh_fetch import RefreshFetch
 from xmetrics.timeutil import from_epoch
 from xmetrics.wiring import Clients, build_refresh_fetch
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # Seconds kept back from the Lambda's remaining time for writing the export after a 429 wait.
 _WRITE_RESERVE = 30.0

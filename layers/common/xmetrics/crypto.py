@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from xmetrics.errors import TokenUnreadableError
 
@@ -74,6 +72,10 @@ class TokenCipher:
 
     @staticmethod
     def seal(user_id: str, key: DataKey, tokens: PlainTokens) -> SealedTokens:
+        # Imported where used: its native module is the layer's costliest import, and /connect
+        # (which imports this module through the store) never encrypts.
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         aead = AESGCM(key.plaintext)
 
         def one(name: str, value: str) -> bytes:
@@ -88,6 +90,9 @@ class TokenCipher:
 
     @staticmethod
     def open(user_id: str, key: DataKey, sealed: SealedTokens) -> PlainTokens:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         aead = AESGCM(key.plaintext)
 
         def one(name: str, blob: bytes) -> str:

@@ -2,6 +2,7 @@
 
 Nothing here runs at import time; the handlers cache what these return, so a warm Lambda builds
 its clients once. Tests and the local stack call the same builders with their own clients.
+Each builder imports only what its function uses: a cold start loads no other function's code.
 """
 
 from __future__ import annotations
@@ -11,22 +12,15 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from xmetrics.config import AuthSettings, FetchSettings
-from xmetrics.crypto import TokenCipher
-from xmetrics.exporter import Exporter
-from xmetrics.oauth.client import OAuthClient
-from xmetrics.queue import JobQueue
-from xmetrics.secrets import load_client_credentials
-from xmetrics.services.callback import Callback
-from xmetrics.services.connect import Connect
-from xmetrics.services.refresh_fetch import RefreshFetch
-from xmetrics.services.tokens import TokenKeeper
-from xmetrics.store import Store
-from xmetrics.telemetry import Telemetry
 from xmetrics.transport import new_session
-from xmetrics.x_api import XApi
 
 if TYPE_CHECKING:
+    from xmetrics.config import AuthSettings, FetchSettings
+    from xmetrics.oauth.client import OAuthClient
+    from xmetrics.services.callback import Callback
+    from xmetrics.services.connect import Connect
+    from xmetrics.services.refresh_fetch import RefreshFetch
+    from xmetrics.telemetry import Telemetry
     from xmetrics.transport import Session
 
 
@@ -73,6 +67,9 @@ def _oauth(
     session: Session,
     clock: Callable[[], float],
 ) -> OAuthClient:
+    from xmetrics.oauth.client import OAuthClient
+    from xmetrics.secrets import load_client_credentials
+
     return OAuthClient(
         settings.x,
         lambda: load_client_credentials(clients.secretsmanager, settings.client_secret_arn),
@@ -84,6 +81,9 @@ def _oauth(
 def build_connect(
     settings: AuthSettings, clients: Clients, *, clock: Callable[[], float] = time.time
 ) -> Connect:
+    from xmetrics.services.connect import Connect
+    from xmetrics.store import Store
+
     return Connect(
         Store(clients.dynamodb, settings.table_name),
         _oauth(settings, clients, new_session(2), clock),
@@ -95,6 +95,11 @@ def build_connect(
 def build_callback(
     settings: AuthSettings, clients: Clients, telemetry: Telemetry, *, clock: Callable[[], float] = time.time
 ) -> Callback:
+    from xmetrics.crypto import TokenCipher
+    from xmetrics.services.callback import Callback
+    from xmetrics.store import Store
+    from xmetrics.x_api import XApi
+
     session = new_session(2)
     return Callback(
         Store(clients.dynamodb, settings.table_name),
@@ -115,6 +120,14 @@ def build_refresh_fetch(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RefreshFetch:
+    from xmetrics.crypto import TokenCipher
+    from xmetrics.exporter import Exporter
+    from xmetrics.queue import JobQueue
+    from xmetrics.services.refresh_fetch import RefreshFetch
+    from xmetrics.services.tokens import TokenKeeper
+    from xmetrics.store import Store
+    from xmetrics.x_api import XApi
+
     session = new_session()
     store = Store(clients.dynamodb, settings.table_name)
     oauth = _oauth(settings, clients, session, clock)
