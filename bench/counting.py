@@ -1,7 +1,7 @@
 """Counting what one invocation asks of AWS and X, from the outside.
 
-AWS: botocore's own events on boto3's default session, which `xmetrics.wiring.Clients` builds its
-clients from. A client copies the session's handlers when it is created, so the counter is
+AWS: botocore's own events on `xmetrics.wiring.aws_session()`, which `xmetrics.wiring.Clients`
+builds its clients from. A client copies the session's handlers when it is created, so the counter is
 installed before the first handler runs. `before-call` fires once per API operation,
 `before-send` once per HTTP attempt (so attempts - operations = retries).
 
@@ -19,9 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-
 from local.x_sandbox import XSandbox
+from xmetrics.wiring import aws_session
 
 
 @dataclass
@@ -51,12 +50,9 @@ class CallCounter:
         self._current: Calls | None = None
 
     def install(self) -> None:
-        if boto3.DEFAULT_SESSION is None:
-            boto3.setup_default_session()
-        session = boto3.DEFAULT_SESSION
-        assert session is not None
-        session.events.register("before-call", self._on_call)
-        session.events.register("before-send", self._on_send)
+        session = aws_session()
+        session.register("before-call", self._on_call)
+        session.register("before-send", self._on_send)
 
     def _recording(self) -> Calls | None:
         if self._current is not None and threading.get_ident() == self._thread:

@@ -27,7 +27,7 @@ from xmetrics.crypto import PlainTokens, TokenCipher
 from xmetrics.services.refresh_fetch import RefreshFetch
 from xmetrics.store import Store
 from xmetrics.telemetry import Recorder
-from xmetrics.wiring import Clients, build_refresh_fetch
+from xmetrics.wiring import Clients, aws_session, build_refresh_fetch
 
 
 @dataclass
@@ -199,16 +199,16 @@ def aws_fault(
             return None
         return fault(request, **kwargs)
 
-    sessions = [boto3._get_default_session(), *_WORKER_SESSIONS]
-    for session in sessions:
-        session.events.register(event, hook)
+    emitters = [aws_session(), *(s.events for s in _WORKER_SESSIONS)]
+    for emitter in emitters:
+        emitter.register(event, hook)
     _ACTIVE_HOOKS.append((event, hook))
     reset_handlers()  # the handlers' next clients see the hook
     try:
         yield fault
     finally:
-        for session in sessions:
-            session.events.unregister(event, hook)
+        for emitter in emitters:
+            emitter.unregister(event, hook)
         _ACTIVE_HOOKS.remove((event, hook))
         reset_handlers()
 

@@ -6,13 +6,13 @@ import base64
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from local import flows
 from local.stack import LocalStack, reset_handlers
 from local.x_sandbox import XSandbox
 from tests.integration.helpers import USER_ID, account_item, make_refresh_due
+from xmetrics.wiring import aws_session
 
 OTHER = "1700000000000000009"
 
@@ -28,11 +28,11 @@ def kms_calls(stack: LocalStack) -> Iterator[list[str]]:
     def hook(model: Any, **_: Any) -> None:
         calls.append(model.name)
 
-    session = boto3._get_default_session()
-    session.events.register("before-call.kms", hook)
+    session = aws_session()
+    session.register("before-call.kms", hook)
     reset_handlers()
     yield calls
-    session.events.unregister("before-call.kms", hook)
+    session.unregister("before-call.kms", hook)
     reset_handlers()
 
 

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 
 from local import flows
@@ -21,6 +20,7 @@ from local.stack import FUNCTIONS, LocalStack, reset_handlers
 from local.template import load, resource
 from local.x_sandbox import XSandbox
 from tests.integration.helpers import USER_ID, make_refresh_due
+from xmetrics.wiring import aws_session
 
 # IAM action for an API operation, where the two differ.
 _ACTION_OF = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage"}
@@ -52,8 +52,8 @@ def recorded(stack: LocalStack) -> Iterator[dict[str, set[str]]]:
             action = f"{model.service_model.signing_name}:{model.name}"
             calls[_current.get()].add(_ACTION_OF.get(action, action))
 
-    session = boto3._get_default_session()
-    session.events.register("before-call", hook)
+    session = aws_session()
+    session.register("before-call", hook)
     reset_handlers()
     original = stack.invoke
 
@@ -66,7 +66,7 @@ def recorded(stack: LocalStack) -> Iterator[dict[str, set[str]]]:
 
     stack.invoke = invoke  # type: ignore[method-assign]
     yield calls
-    session.events.unregister("before-call", hook)
+    session.unregister("before-call", hook)
     reset_handlers()
 
 

@@ -24,8 +24,25 @@ if TYPE_CHECKING:
     from xmetrics.transport import Session
 
 
+_aws_session: Any = None
+
+
+def aws_session() -> Any:
+    """The botocore session every default client comes from, created on first use.
+
+    botocore's, not boto3's: boto3 adds resources and s3transfer (imported on every cold start,
+    ~10 ms) and creates clients through this same call.
+    """
+    global _aws_session
+    if _aws_session is None:
+        import botocore.session
+
+        _aws_session = botocore.session.get_session()
+    return _aws_session
+
+
 class Clients:
-    """boto3 clients, each created on first use only (a cold start pays for what it touches)."""
+    """AWS clients, each created on first use only (a cold start pays for what it touches)."""
 
     def __init__(self, factory: Callable[..., Any] | None = None) -> None:
         self._factory = factory
@@ -33,12 +50,11 @@ class Clients:
     def _make(self, service: str) -> Any:
         if self._factory is not None:
             return self._factory(service)
-        import boto3
         from botocore.config import Config
 
         # Standard retry mode backs off throttling (a throttled rotation write must still land).
         config = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=3, read_timeout=10)
-        return boto3.client(service, config=config)
+        return aws_session().create_client(service, config=config)
 
     @cached_property
     def dynamodb(self) -> Any:
