@@ -1,13 +1,15 @@
 """One cold start, in a fresh interpreter: run as a script, never imported by the bench itself.
 
     python bench/cold_child.py baseline OUT
+    python bench/cold_child.py clients OUT SERVICE,SERVICE...
     python bench/cold_child.py handler OUT MODULE FUNCTION EVENT_FILE
 
 BENCH_T0 (the parent's wall clock just before it spawned this process) is the start of the
 clock; the figure is the wall time from there until the handler call returned (or, for the
-baseline, until one boto3 client exists). Both modes load the same harness modules, so the
-difference is what the handler costs. With `-X importtime`, a marker on stderr separates what
-was imported with the handler module from what its first call imported.
+baseline, until one boto3 client exists; for `clients`, until each named one does). Every mode
+loads the same harness modules, so the difference is what the handler costs. With `-X
+importtime`, a marker on stderr separates what was imported with the handler module from what
+its first call imported.
 """
 
 from __future__ import annotations
@@ -66,12 +68,14 @@ def peak_rss_kb() -> int:
 def main(argv: list[str]) -> None:
     t0 = float(os.environ["BENCH_T0"])
     mode, out = argv[1], argv[2]
-    if mode == "baseline":
+    if mode in ("baseline", "clients"):
         import boto3
 
-        boto3.client("dynamodb")
+        services = argv[3].split(",") if mode == "clients" else ["dynamodb"]
+        for service in services:
+            boto3.client(service)
         imported = returned = time.time()
-        outcome = "client"
+        outcome = f"{len(services)} client{'s' if len(services) > 1 else ''}"
     else:
         module_name, function_name, event_file = argv[3], argv[4], argv[5]
         with open(event_file, encoding="utf-8") as handle:

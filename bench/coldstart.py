@@ -24,6 +24,13 @@ from local.template import function_code, load
 CHILD = Path(__file__).resolve().parent / "cold_child.py"
 MARKER = "bench-cold-child: handler module imported"
 FUNCTIONS = ("AuthorizeFunction", "CallbackFunction", "FetchFunction")
+# The AWS clients each function's measured run creates (section 2 counts their calls): the
+# reference rows create just these with bare boto3, to show what the app adds above them.
+CLIENTS = {
+    "AuthorizeFunction": ("dynamodb", "secretsmanager"),
+    "CallbackFunction": ("dynamodb", "secretsmanager", "kms"),
+    "FetchFunction": ("dynamodb", "kms", "s3"),
+}
 
 
 @dataclass
@@ -70,9 +77,10 @@ class ImportShare:
 class ColdStartResult:
     runs: int
     baseline: Series
+    references: dict[str, Series]  # bare boto3 creating the function's clients, no calls
     functions: dict[str, Series]
     shipped: dict[str, Series]  # the same, with the code laid out as `sam build` ships it (no .pyc)
-    compiled: dict[str, Series]  # as shipped, plus the proposed compileall build step
+    compiled: dict[str, Series]  # as shipped, plus the layer build's compileall step
     large_fetch: Series
     imports: dict[str, list[ImportShare]]
     module_of: dict[str, str]
@@ -167,6 +175,9 @@ def measure(stack: LocalStack, runs: int, progress: Callable[[str], None]) -> Co
         ),
     }
     large = Series("FetchFunction", f"{LARGE.tweets} posts with media (32 pages)")
+    references = {
+        k: Series(f"import boto3 + {len(v)} clients ({k}'s)", ", ".join(v)) for k, v in CLIENTS.items()
+    }
     variants = {
         "shipped": (
             shipped.build(WORK / "shipped", FUNCTIONS),
@@ -194,6 +205,8 @@ def measure(stack: LocalStack, runs: int, progress: Callable[[str], None]) -> Co
         # Interleaved, so drift on the machine (caches, other load) touches every series alike.
         for i in range(runs):
             baseline.samples.append(_spawn(stack, ["baseline"])[0])
+            for logical_id, reference in references.items():
+                reference.samples.append(_spawn(stack, ["clients", ",".join(CLIENTS[logical_id])])[0])
             for logical_id, target in series.items():
                 event = make_event[logical_id]()
                 target.samples.append(
@@ -220,5 +233,13 @@ def measure(stack: LocalStack, runs: int, progress: Callable[[str], None]) -> Co
         _, stderr = _spawn(stack, ["baseline"], importtime=True)
         imports["baseline"] = parse_importtime(stderr)
     return ColdStartResult(
-        runs, baseline, series, variants["shipped"][1], variants["compiled"][1], large, imports, modules
+        runs,
+        baseline,
+        references,
+        series,
+        variants["shipped"][1],
+        variants["compiled"][1],
+        large,
+        imports,
+        modules,
     )

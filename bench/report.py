@@ -169,6 +169,14 @@ def _imports_table(cold: ColdStartResult) -> str:
     return table(["package", *columns], ([p, *(cell(fn, p) for fn in columns)] for p in packages))
 
 
+def _above_clients(cold: ColdStartResult) -> str:
+    parts = []
+    for logical_id, reference in cold.references.items():
+        ours, theirs = cold.compiled[logical_id].median("seconds"), reference.median("seconds")
+        parts.append(f"{logical_id} +{(ours - theirs) * 1000:.0f} ms ({ours / theirs:.2f}x)")
+    return ", ".join(parts)
+
+
 def _cold_section(cold: ColdStartResult) -> str:
     base = cold.baseline.median("seconds")
     header = [
@@ -183,7 +191,7 @@ def _cold_section(cold: ColdStartResult) -> str:
         "answers",
     ]
     rows = [_cold_row(cold.baseline, base)]
-    for group in (cold.functions, cold.shipped, cold.compiled):
+    for group in (cold.references, cold.functions, cold.shipped, cold.compiled):
         rows += [_cold_row(s, base) for s in group.values()]
     rows.append(_cold_row(cold.large_fetch, base))
     return "\n".join(
@@ -206,9 +214,17 @@ def _cold_section(cold: ColdStartResult) -> str:
                 and unpacked wheels, function code in its own directory, no `.pyc`: the python_pip
                 workflow does not compile, and /opt and /var/task are read-only in Lambda, so every
                 cold start compiles every module the layer gives it). Rows *as shipped +
-                compileall* add the proposed build step (`python -m compileall --invalidation-mode
-                unchecked-hash`). The last row exports the 3,200-post account (3 processes), for
-                memory."""
+                compileall* add the build step `sam build` runs (layers/common/Makefile: `python -m
+                compileall --invalidation-mode unchecked-hash`): these are the deployed figures.
+                The last row exports the 3,200-post account (3 processes), for memory."""
+            ),
+            "",
+            prose(
+                f"""Reference rows: bare boto3 creating the clients the function's run creates,
+                and nothing else (no call, no app code). Above them, as shipped + compileall, the
+                app adds {_above_clients(cold)}: its imports (Powertools, the app,
+                cryptography where tokens are sealed or opened) and its round trips to AWS and X
+                (section 2)."""
             ),
             "",
             prose(
@@ -221,9 +237,10 @@ def _cold_section(cold: ColdStartResult) -> str:
             "",
             prose(
                 """Where the cold path goes: `python -X importtime`, self time per top-level package
-                in ms (standard library folded into one row), *loaded by the handler module's import +
-                loaded during its first call*: the app builds boto3 and its clients lazily, on first
-                use. One process per column; importtime's own overhead inflates every number alike."""
+                in ms (standard library folded into one row), *loaded by the handler module's
+                import + loaded during its first call*: the app creates its botocore session and
+                clients lazily, on first use. One process per column; importtime's own overhead
+                inflates every number alike."""
             ),
             "",
             _imports_table(cold),

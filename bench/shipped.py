@@ -52,8 +52,9 @@ def _closure(names: list[str]) -> list[metadata.Distribution]:
 
 
 def build(dest: Path, logical_ids: tuple[str, ...], *, compiled: bool = False) -> Shipped:
-    """`compiled`: the proposed build step, `python -m compileall --invalidation-mode unchecked-hash`
-    over the artifact (hash-based .pyc: valid whatever mtimes the zip round trip leaves)."""
+    """`compiled`: the layer build's step (layers/common/Makefile), `python -m compileall
+    --invalidation-mode unchecked-hash` over the artifact (hash-based .pyc: valid whatever mtimes
+    the zip round trip leaves)."""
     shutil.rmtree(dest, ignore_errors=True)
     layer = dest / "python"
     requirements = (ROOT / "layers" / "common" / "requirements.txt").read_text(encoding="utf-8").splitlines()
