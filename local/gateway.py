@@ -70,6 +70,8 @@ class LocalGateway:
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # as in the X sandbox: no delayed-ACK stall per response
+
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 gateway._serve(self)
 
