@@ -173,7 +173,7 @@ def _above_clients(cold: ColdStartResult) -> str:
     parts = []
     for logical_id, reference in cold.references.items():
         ours, theirs = cold.compiled[logical_id].median("seconds"), reference.median("seconds")
-        parts.append(f"{logical_id} +{(ours - theirs) * 1000:.0f} ms ({ours / theirs:.2f}x)")
+        parts.append(f"{logical_id} {(ours - theirs) * 1000:+.0f} ms ({ours / theirs:.2f}x)")
     return ", ".join(parts)
 
 
