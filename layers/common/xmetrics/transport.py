@@ -41,9 +41,17 @@ class Response:
         return json.loads(self.content)
 
 
+def _ca_bundle() -> str:
+    """The CA bundle botocore verifies AWS with (certifi's when installed, else its own): the
+    system's store can be missing (python.org builds on macOS), and requests used certifi's too."""
+    from botocore.httpsession import get_cert_path
+
+    return str(get_cert_path(True))
+
+
 class Session:
     """Connection pools (one per origin and proxy), built once per process and shared by a
-    function's clients. TLS verifies against the system's trust store, as urllib3 does by default."""
+    function's clients."""
 
     def __init__(self, pool_size: int = 10) -> None:
         self._pool_size = pool_size
@@ -80,11 +88,8 @@ class Session:
             proxy = "" if proxy_bypass(parts.hostname or "") else getproxies().get(parts.scheme, "")
             manager = self._managers.get(proxy)
             if manager is None:
-                manager = (
-                    urllib3.ProxyManager(proxy, maxsize=self._pool_size)
-                    if proxy
-                    else urllib3.PoolManager(maxsize=self._pool_size)
-                )
+                options: dict[str, Any] = {"maxsize": self._pool_size, "ca_certs": _ca_bundle()}
+                manager = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
                 self._managers[proxy] = manager
             self._routes[origin] = manager
         return manager
