@@ -63,12 +63,17 @@ def test_proxies_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     assert not isinstance(session._route("http://127.0.0.1:8000/2/users/me"), urllib3.ProxyManager)
 
 
-def test_tls_verifies_with_botocores_ca_bundle() -> None:
-    # X's certificate is checked against the bundle AWS calls already trust in this process.
+def test_tls_verifies_with_botocores_ca_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    # X's certificate is checked against the bundle AWS calls already trust in this process,
     from botocore.httpsession import get_cert_path
 
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
     manager = Session()._route("https://api.x.com/2/users/me")
     assert manager.connection_pool_kw["ca_certs"] == get_cert_path(True)
+    # and AWS_CA_BUNDLE (a TLS-inspecting proxy's CA) replaces it for both
+    monkeypatch.setenv("AWS_CA_BUNDLE", "/etc/ssl/corporate.pem")
+    manager = Session()._route("https://api.x.com/2/users/me")
+    assert manager.connection_pool_kw["ca_certs"] == "/etc/ssl/corporate.pem"
 
 
 def test_basic_auth_is_rfc_7617() -> None:

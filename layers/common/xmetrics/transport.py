@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -42,11 +43,12 @@ class Response:
 
 
 def _ca_bundle() -> str:
-    """The CA bundle botocore verifies AWS with (certifi's when installed, else its own): the
-    system's store can be missing (python.org builds on macOS), and requests used certifi's too."""
+    """The CA bundle botocore verifies AWS with: AWS_CA_BUNDLE when set (one setting for a
+    TLS-inspecting proxy), else certifi's when installed, else botocore's own. Not the system's
+    store, which python.org builds on macOS lack; requests used certifi's as well."""
     from botocore.httpsession import get_cert_path
 
-    return str(get_cert_path(True))
+    return os.environ.get("AWS_CA_BUNDLE") or str(get_cert_path(True))
 
 
 class Session:
