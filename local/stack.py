@@ -2,6 +2,7 @@
 
 Used by the integration tests, `make demo`, `make local` and the benchmarks. The functions run
 in-process with the environment template.yaml gives them, resolved against what was provisioned.
+DynamoDB is moto's unless a DynamoDB endpoint is given (the tests give DynamoDB Local's).
 """
 
 from __future__ import annotations
@@ -58,12 +59,18 @@ class LocalStack:
         redirect_uris: tuple[str, ...] = (),
         x_urls: dict[str, str] | None = None,
         extra_env: dict[str, str] | None = None,
+        dynamodb_endpoint: str | None = None,
     ) -> LocalStack:
         owns = moto is None
         server = moto or aws.MotoServer().start()
         if not owns:
             server.reset()
-        resources = aws.provision(server.endpoint, client_id=client_id, client_secret=client_secret)
+        resources = aws.provision(
+            server.endpoint,
+            client_id=client_id,
+            client_secret=client_secret,
+            dynamodb_endpoint=dynamodb_endpoint,
+        )
         if sandbox is None and x_urls is None:
             sandbox = XSandbox().start()
         if sandbox is not None:
@@ -75,11 +82,11 @@ class LocalStack:
                 "XTokenUrl": sandbox.token_url,
                 "XApiBaseUrl": sandbox.api_base_url,
             }
-        resources.resolver.overrides = dict(x_urls or {})
+        resources.resolver.overrides = {"XClientId": client_id, **(x_urls or {})}
         environment: dict[str, str] = {}
         for logical_id in FUNCTIONS:
             environment.update(function_environment(resources.resolver, logical_id))
-        environment.update(aws.aws_environment(server.endpoint))
+        environment.update(aws.aws_environment(server.endpoint, resources.dynamodb_endpoint))
         # EMF metrics go to stdout in Lambda; locally they would only bury the output.
         environment.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         environment.update(extra_env or {})
@@ -91,8 +98,11 @@ class LocalStack:
         os.environ.update(self.environment)
         reset_handlers()
 
+    def endpoint_for(self, service: str) -> str:
+        return self.resources.dynamodb_endpoint if service == "dynamodb" else self.moto.endpoint
+
     def client(self, service: str) -> Any:
-        return aws.client(service, self.moto.endpoint)
+        return aws.client(service, self.endpoint_for(service))
 
     def invoke(self, logical_id: str, event: Any, *, timeout: float = 300.0) -> Any:
         module = handler_module(logical_id)

@@ -22,6 +22,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from local import aws
+from local.dynamodb_local import DynamoDBLocal
 from local.gateway import LocalGateway
 from local.stack import LocalStack, reset_handlers
 from local.x_sandbox import XSandbox
@@ -78,7 +79,9 @@ class BrowserStack:
 
 
 @pytest.fixture
-def browser_stack(moto_server: aws.MotoServer, sandbox: XSandbox) -> Iterator[BrowserStack]:
+def browser_stack(
+    moto_server: aws.MotoServer, dynamodb_local: DynamoDBLocal, sandbox: XSandbox
+) -> Iterator[BrowserStack]:
     """The local stack behind a real HTTP gateway whose /callback is registered with the sandbox."""
     saved_env = dict(os.environ)
     saved_consent = sandbox.auto_consent
@@ -93,7 +96,12 @@ def browser_stack(moto_server: aws.MotoServer, sandbox: XSandbox) -> Iterator[Br
     gateway = LocalGateway(invoke).start()
     try:
         holder.append(
-            LocalStack.start(moto=moto_server, sandbox=sandbox, redirect_uris=(f"{gateway.url}/callback",))
+            LocalStack.start(
+                moto=moto_server,
+                sandbox=sandbox,
+                redirect_uris=(f"{gateway.url}/callback",),
+                dynamodb_endpoint=dynamodb_local.endpoint,
+            )
         )
         sandbox.auto_consent = False  # X shows its consent page and waits for a click
         sandbox.login_as(USERNAME)
