@@ -1,0 +1,249 @@
+"""The two API v2 endpoints the app reads, answering in the shapes its parsing and retries must handle."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from typing import Any
+
+from local.x_sandbox.oauth import OAuth, _Grant
+from local.x_sandbox.timeline import (
+    _ID_RE,
+    TIMELINE_REACH,
+    TWEET_FIELDS,
+    USER_FIELDS,
+    SandboxUser,
+    _bad_value,
+    _page_token,
+    _TimelineQuery,
+)
+from local.x_sandbox.wire import _Halt, _json, _Reply, _Request
+
+READ_SCOPES = frozenset({"tweet.read", "users.read"})
+USER_EXPANSIONS = frozenset(
+    "affiliation affiliation.user_id most_recent_tweet_id most_recent_post_id pinned_tweet_id "
+    "pinned_post_id".split()
+)
+ME_LISTS = {
+    "user.fields": USER_FIELDS,
+    "expansions": USER_EXPANSIONS,
+    "tweet.fields": TWEET_FIELDS,
+    "post.fields": TWEET_FIELDS,
+}
+PRIVATE_FIELDS = ("non_public_metrics", "organic_metrics", "promoted_metrics")
+PRIVATE_METRICS_AGE = timedelta(days=30)
+_TWEETS_PATH = re.compile(r"^/2/users/([^/]+)/tweets$")
+
+
+@dataclass
+class _Window:
+    limit: int
+    start: float
+    count: int = 0
+
+
+def _generic_problem_body(status: int) -> dict[str, Any]:
+    phrase = HTTPStatus(status).phrase
+    return {"title": phrase, "type": "about:blank", "status": status, "detail": phrase}
+
+
+def _generic_problem(status: int, headers: dict[str, str] | None = None) -> _Reply:
+    return _json(status, _generic_problem_body(status), headers, problem=True)
+
+
+class Api(OAuth):
+    """users/me and users/:id/tweets. State is set by XSandbox.__init__, behind its one lock."""
+
+    metrics_spelling: str  # "repost": serve v2.167's repost_count instead
+    problem_base: str
+    rate_limits: dict[str, int]
+    rate_window: float
+    _windows: dict[tuple[str, str], _Window]
+
+    def _bearer(self, request: _Request) -> _Grant:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        with self._lock:
+            access = self._access.get(token.strip()) if scheme.lower() == "bearer" else None
+            if access is None or access.revoked or self._clock() >= access.expires_at:
+                raise _Halt(_generic_problem(401))
+            grant = access.grant
+        if not READ_SCOPES <= set(grant.scope.split()):
+            raise _Halt(_generic_problem(403))
+        return grant
+
+    def _spend_rate(self, endpoint: str, grant: _Grant) -> dict[str, str]:
+        """Count one request; the rate headers, or a 429 when a window is used up."""
+        now = self._clock()
+        buckets = [(endpoint, grant.user_id)]
+        if f"{endpoint}_app" in self.rate_limits:
+            buckets.append((f"{endpoint}_app", grant.client_id))
+        with self._lock:
+            windows = []
+            for key in buckets:
+                window = self._windows.get(key)
+                if window is None or now >= window.start + self.rate_window:
+                    window = self._windows[key] = _Window(self.rate_limits[key[0]], now)
+                window.limit = self.rate_limits[key[0]]  # tests may lower a limit mid-window
+                windows.append(window)
+            exhausted = [w for w in windows if w.count >= w.limit]
+            if not exhausted:
+                for window in windows:
+                    window.count += 1
+            shown = exhausted[0] if exhausted else windows[0]
+            headers = {
+                "x-rate-limit-limit": str(shown.limit),
+                "x-rate-limit-remaining": str(max(0, shown.limit - shown.count)),
+                "x-rate-limit-reset": str(int(shown.start + self.rate_window)),
+            }
+        if exhausted:
+            raise _Halt(_generic_problem(429, headers))
+        return headers
+
+    def _invalid_request(self, errors: list[dict[str, Any]], headers: dict[str, str]) -> _Halt:
+        body = {
+            "errors": errors,
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": self.problem_base + "invalid-request",
+        }
+        return _Halt(_json(400, body, headers, problem=True))
+
+    def _me(self, request: _Request) -> _Reply:
+        grant = self._bearer(request)
+        headers = self._spend_rate("me", grant)
+        errors: list[dict[str, Any]] = []
+        self._check_lists(request.query, ME_LISTS, (), errors)
+        if errors:
+            raise self._invalid_request(errors, headers)
+        with self._lock:
+            user = self._users[grant.user_id]
+        return _json(
+            200, {"data": {"id": user.user_id, "name": user.name, "username": user.username}}, headers
+        )
+
+    def _tweets(self, request: _Request) -> _Reply:
+        grant = self._bearer(request)
+        headers = self._spend_rate("tweets", grant)
+        path_match = _TWEETS_PATH.match(request.path.rstrip("/"))
+        user_id = path_match.group(1) if path_match else ""
+        errors: list[dict[str, Any]] = []
+        if not _ID_RE.match(user_id):
+            errors.append(_bad_value("id", user_id, "does not match ^[0-9]{1,19}$"))
+        query = self._timeline_query(request.query, errors)
+        if errors:
+            raise self._invalid_request(errors, headers)
+        with self._lock:
+            user = self._users.get(user_id)
+            reach = list(user.tweets[:TIMELINE_REACH]) if user else []
+            media = dict(user.media) if user else {}
+        if user is None:  # X answers 200 with a resource-not-found problem
+            detail = f"Could not find user with id: [{user_id}]."
+            return _json(
+                200, {"errors": [self._problem("Not Found Error", detail, "user", user_id)]}, headers
+            )
+        matched = [t for t in reach if self._selected(t, query)]
+        page = matched[: query.max_results]
+        body = self._render_page(page, media, query, own=grant.user_id == user_id, author=user)
+        meta: dict[str, Any] = {"result_count": len(page)}
+        if page:
+            meta.update(newest_id=page[0]["id"], oldest_id=page[-1]["id"])
+        if len(matched) > len(page):
+            meta["next_token"] = _page_token(page[-1]["id"])
+        body["meta"] = meta
+        return _json(200, body, headers)
+
+    def _render_page(
+        self,
+        page: list[dict[str, Any]],
+        media: dict[str, dict[str, Any]],
+        query: _TimelineQuery,
+        *,
+        own: bool,
+        author: SandboxUser,
+    ) -> dict[str, Any]:
+        data: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        included: list[dict[str, Any]] = []
+        expand_media = "attachments.media_keys" in query.expansions
+        cutoff = datetime.fromtimestamp(self._clock(), UTC) - PRIVATE_METRICS_AGE
+        for tweet in page:
+            private_ok = own and datetime.fromisoformat(tweet["created_at"].replace("Z", "+00:00")) >= cutoff
+            data.append(self._render_tweet(tweet, query.fields, private_ok, errors, expand_media))
+            for key in (tweet.get("attachments") or {}).get("media_keys", []) if expand_media else []:
+                if key in media:
+                    included.append(self._render_media(media[key], query.media_fields, private_ok, errors))
+        body: dict[str, Any] = {"data": data} if data else {}
+        includes: dict[str, Any] = {}
+        if included:
+            includes["media"] = included
+        if data and "author_id" in query.expansions:
+            includes["users"] = [{"id": author.user_id, "name": author.name, "username": author.username}]
+        if includes:
+            body["includes"] = includes
+        if errors:
+            body["errors"] = errors
+        return body
+
+    def _problem(self, title: str, detail: str, kind: str, resource_id: str, **extra: str) -> dict[str, Any]:
+        """A partial error about one resource, as X puts beside `data`."""
+        problem = {"value": resource_id, "detail": detail, "title": title, "resource_type": kind}
+        problem.update(resource_id=resource_id, parameter=extra.pop("parameter", "id"))
+        problem["type"] = self.problem_base + extra.pop("problem", "resource-not-found")
+        return {**problem, **extra}
+
+    def _field_error(self, kind: str, resource_id: str, name: str) -> dict[str, Any]:
+        noun = "Tweet" if kind == "tweet" else "Media"
+        detail = f"Sorry, you are not authorized to access '{name}' on the {noun} with ids {resource_id}."
+        section = "data" if kind == "tweet" else "includes"
+        return self._problem(
+            "Field Authorization Error",
+            detail,
+            kind,
+            resource_id,
+            parameter=name,
+            field=name,
+            section=section,
+            problem="not-authorized-for-field",
+        )
+
+    def _spelled(self, metrics: dict[str, int]) -> dict[str, int]:
+        if self.metrics_spelling != "repost":
+            return dict(metrics)
+        return {("repost_count" if k == "retweet_count" else k): v for k, v in metrics.items()}
+
+    def _render_tweet(
+        self,
+        tweet: dict[str, Any],
+        fields: set[str],
+        private_ok: bool,
+        errors: list[dict[str, Any]],
+        expand_media: bool,
+    ) -> dict[str, Any]:
+        out = {
+            "id": tweet["id"],
+            "text": tweet["text"],
+            "edit_history_tweet_ids": list(tweet["edit_history_tweet_ids"]),
+        }
+        wanted = fields | ({"attachments"} if expand_media else set())
+        for name in sorted(wanted):
+            if name in PRIVATE_FIELDS and not private_ok:
+                errors.append(self._field_error("tweet", tweet["id"], name))
+            elif name in tweet and name.endswith("_metrics"):
+                out[name] = self._spelled(tweet[name])
+            elif name in tweet:
+                out[name] = json.loads(json.dumps(tweet[name]))
+        return out
+
+    def _render_media(
+        self, item: dict[str, Any], fields: set[str], private_ok: bool, errors: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        out = {"media_key": item["media_key"], "type": item["type"]}
+        for name in sorted(fields):
+            if name in PRIVATE_FIELDS and item["type"] == "video" and not private_ok:
+                errors.append(self._field_error("media", item["media_key"], name))
+            elif name in item:
+                out[name] = json.loads(json.dumps(item[name]))
+        return out
