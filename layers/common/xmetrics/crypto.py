@@ -3,22 +3,30 @@
 One data key per account, encrypted under the customer-managed key with the user id as
 encryption context. A run decrypts it once (one KMS call) and reuses it to seal the rotated
 tokens, so a run with a refresh still costs a single KMS request.
+
+KMS's errors become the project's in `_translate` only: a ciphertext that does not open for this
+account is TokenUnreadableError (only a reconnect helps), anything else KeyUnavailableError.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from xmetrics.errors import TokenUnreadableError
+from xmetrics.errors import KeyUnavailableError, TokenUnreadableError
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
 _NONCE_BYTES = 12
+# The blob is not a ciphertext of this key for this account (moved between items, tampered,
+# encrypted under another key or context): retrying or waiting cannot help.
+_UNREADABLE = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,24 @@ class PlainTokens:
     refresh_token: str = field(repr=False)
 
 
+@contextmanager
+def _translate(operation: str, user_id: str) -> Iterator[None]:
+    """The one place KMS's and botocore's errors become the project's.
+
+    A disabled or pending-deletion key, a denied grant, throttling or a 5xx are the key's state,
+    not the account's: KeyUnavailableError, so no account is sent to reconnect for them.
+    """
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", "unknown"))
+        if code in _UNREADABLE:
+            raise TokenUnreadableError(user_id) from exc
+        raise KeyUnavailableError(operation, code) from exc
+    except BotoCoreError as exc:
+        raise KeyUnavailableError(operation, type(exc).__name__) from exc
+
+
 def _aad(user_id: str, name: str) -> bytes:
     # Binds each ciphertext to its account and field: swapping blobs between items fails to open.
     return f"{user_id}:{name}".encode()
@@ -51,23 +77,20 @@ class TokenCipher:
         self._key_id = key_id
 
     def new_data_key(self, user_id: str) -> DataKey:
-        answer = self._kms.generate_data_key(
-            KeyId=self._key_id, KeySpec="AES_256", EncryptionContext={"user_id": user_id}
-        )
+        with _translate("GenerateDataKey", user_id):
+            answer = self._kms.generate_data_key(
+                KeyId=self._key_id, KeySpec="AES_256", EncryptionContext={"user_id": user_id}
+            )
         return DataKey(plaintext=answer["Plaintext"], encrypted=answer["CiphertextBlob"])
 
     def open_data_key(self, user_id: str, encrypted: bytes) -> DataKey:
-        try:
+        if not encrypted:
+            # An item without a data key: KMS would only refuse the empty blob as a bad parameter.
+            raise TokenUnreadableError(user_id)
+        with _translate("Decrypt", user_id):
             answer = self._kms.decrypt(
                 CiphertextBlob=encrypted, KeyId=self._key_id, EncryptionContext={"user_id": user_id}
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in (
-                "InvalidCiphertextException",
-                "IncorrectKeyException",
-            ):
-                raise TokenUnreadableError(user_id) from exc
-            raise
         return DataKey(plaintext=answer["Plaintext"], encrypted=encrypted)
 
     @staticmethod

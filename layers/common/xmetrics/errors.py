@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xmetrics.store import Account
+
 
 class XMetricsError(Exception):
     """Base of every error this package raises on purpose."""
@@ -79,12 +84,71 @@ class TokenUnreadableError(XMetricsError):
     """The stored tokens do not decrypt for this account (moved between items, tampered, wrong key)."""
 
 
-class StoreUnavailableError(XMetricsError):
-    """DynamoDB did not take a write (throttled, 5xx, network) after the SDK's own retries."""
+class AwsUnavailableError(XMetricsError):
+    """An AWS call failed after the SDK's own retries (throttled, 5xx, access denied, a disabled
+    key, the network). Each adapter raises its own subclass, translated once, in one place.
+
+    The message names the service, the operation and AWS's error code, never request data.
+    """
+
+    service = "AWS"
+
+    def __init__(self, operation: str, code: str) -> None:
+        super().__init__(f"{self.service} {operation} failed: {code}")
+        self.operation = operation
+        self.code = code
+
+
+class StoreUnavailableError(AwsUnavailableError):
+    """DynamoDB refused or lost a call."""
+
+    service = "DynamoDB"
+
+
+class KeyUnavailableError(AwsUnavailableError):
+    """KMS refused to use the token key (disabled, pending deletion, access denied, throttled)."""
+
+    service = "KMS"
+
+
+class SecretsUnavailableError(AwsUnavailableError):
+    """Secrets Manager could not hand over the client credentials."""
+
+    service = "Secrets Manager"
+
+
+class QueueSendError(AwsUnavailableError):
+    """SQS refused a send or a visibility change; a scheduled run fails so nothing is skipped silently."""
+
+    service = "SQS"
+
+
+class ExportWriteError(AwsUnavailableError):
+    """S3 did not take the export object."""
+
+    service = "S3"
+
+
+class RotationNotStoredError(XMetricsError):
+    """X rotated the refresh token and DynamoDB refused the new one until the invocation's end:
+    the stored token is spent, so the account will need a reconnect."""
+
+
+class DeadlineError(XMetricsError):
+    """Not enough of the Lambda's time is left to do this safely; the work is handed back untouched."""
 
 
 class TokenConflictError(XMetricsError):
-    """A conditional write lost: someone else changed the account's tokens or holds the lease."""
+    """A conditional write lost: someone else changed the account's tokens or holds the lease.
+
+    `current` is the item that stood in the way, as DynamoDB handed it back with the failure
+    (None when it was not sent, or the account is gone): it tells "someone else won" from
+    "my own earlier attempt landed" without a second read.
+    """
+
+    def __init__(self, message: str = "", *, current: Account | None = None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 class LeaseTimeoutError(XMetricsError):

@@ -1,19 +1,22 @@
 """DynamoDB adapter: OAuth states, accounts, leases and the rotation's conditional writes.
 
-Every ConditionalCheckFailedException becomes a domain error here (StateError, TokenConflictError).
+Every boto call runs inside `_translate`, the one place DynamoDB's errors become the project's:
+a failed condition becomes the domain error that call means (StateError, TokenConflictError,
+AccountNotFoundError) or an expected outcome, anything else StoreUnavailableError.
 Conditions are built from named fragments so each write says which invariant it protects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from xmetrics.crypto import SealedTokens
-from xmetrics.errors import StateError, StoreUnavailableError, TokenConflictError
+from xmetrics.errors import AccountNotFoundError, StateError, StoreUnavailableError, TokenConflictError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -31,12 +34,40 @@ _LEASE_MINE = "lease_owner = :me"
 _EXISTS = "attribute_exists(pk)"
 
 
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", "unknown"))
 
 
-def _conflict(exc: ClientError) -> bool:
-    return _code(exc) == "ConditionalCheckFailedException"
+# What a failed condition means to one call: the domain error to raise, or None when the
+# call treats it as an expected outcome (the error is swallowed, the rest of the block skipped).
+_OnConflict = Callable[[ClientError], Exception | None]
+
+
+@contextmanager
+def _translate(operation: str, *, conflict: _OnConflict | None = None) -> Iterator[None]:
+    """The one place DynamoDB's and botocore's errors become the project's.
+
+    Without `conflict`, a failed condition is as unexpected as a throttle: StoreUnavailableError.
+    """
+    try:
+        yield
+    except ClientError as exc:
+        code = _code(exc)
+        if code == _CONDITION_FAILED and conflict is not None:
+            domain = conflict(exc)
+            if domain is None:
+                return
+            raise domain from exc
+        raise StoreUnavailableError(operation, code) from exc
+    except BotoCoreError as exc:
+        raise StoreUnavailableError(operation, type(exc).__name__) from exc
+
+
+def _expected(_: ClientError) -> None:
+    return None
 
 
 def _s(value: str) -> dict[str, Any]:
@@ -115,6 +146,12 @@ class Account:
         )
 
 
+def _standing(exc: ClientError) -> Account | None:
+    """The item a failed condition ran into (sent with ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
+    item: dict[str, Any] | None = dict(exc.response).get("Item")
+    return Account.from_item(item) if item else None
+
+
 def _account_key(user_id: str) -> dict[str, Any]:
     return {"pk": _s(f"account#{user_id}")}
 
@@ -143,32 +180,38 @@ class Store:
 
     # --- OAuth state ---------------------------------------------------------------------
     def put_state(self, record: StateRecord) -> None:
-        self._db.put_item(
-            TableName=self._table,
-            Item={
-                "pk": _s(f"state#{record.state}"),
-                "code_verifier": _s(record.code_verifier),
-                "browser_hash": _s(record.browser_hash),
-                "created_at": _n(record.created_at),
-                "expires_at": _n(record.expires_at),
-            },
-            # 256 random bits never collide; the condition makes a collision an error, not an overwrite.
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+        with _translate("PutItem"):
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": _s(f"state#{record.state}"),
+                    "code_verifier": _s(record.code_verifier),
+                    "browser_hash": _s(record.browser_hash),
+                    "created_at": _n(record.created_at),
+                    "expires_at": _n(record.expires_at),
+                },
+                # 256 random bits never collide; the condition makes a collision an error, not an
+                # overwrite (StoreUnavailableError naming ConditionalCheckFailedException).
+                ConditionExpression="attribute_not_exists(pk)",
+            )
 
-    def take_state(self, state: str) -> StateRecord:
-        """Delete the state and return what it held: a state can be taken exactly once."""
-        try:
+    def take_state(self, state: str, browser_hash: str) -> StateRecord:
+        """Delete the state and return what it held: a state can be taken exactly once, and only
+        by the browser that started the flow (a request with another cookie leaves it in place)."""
+
+        def refused(exc: ClientError) -> StateError:
+            # No item: never issued, already taken, or expired and swept by TTL.
+            return StateError("browser" if exc.response.get("Item") else "unknown")
+
+        with _translate("DeleteItem", conflict=refused):
             answer = self._db.delete_item(
                 TableName=self._table,
                 Key={"pk": _s(f"state#{state}")},
-                ConditionExpression=_EXISTS,
+                ConditionExpression=f"{_EXISTS} AND browser_hash = :browser",
+                ExpressionAttributeValues={":browser": _s(browser_hash)},
                 ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as exc:
-            if _conflict(exc):
-                raise StateError("unknown") from exc
-            raise
         item = answer.get("Attributes", {})
         return StateRecord(
             state=state,
@@ -181,7 +224,8 @@ class Store:
     # --- accounts ------------------------------------------------------------------------
     def get_account(self, user_id: str) -> Account | None:
         # Consistent: a stale read would hand us a refresh token that was already spent.
-        answer = self._db.get_item(TableName=self._table, Key=_account_key(user_id), ConsistentRead=True)
+        with _translate("GetItem"):
+            answer = self._db.get_item(TableName=self._table, Key=_account_key(user_id), ConsistentRead=True)
         item = answer.get("Item")
         return Account.from_item(item) if item else None
 
@@ -198,21 +242,25 @@ class Store:
         """Store a (re)connected account: new tokens, version+1, active, any lease dropped."""
         values = _token_values(sealed, access_expires_at, scope, now_iso)
         values.update({":uid": _s(user_id), ":name": _s(username), ":active": _s(ACTIVE), ":one": _n(1)})
-        answer = self._db.update_item(
-            TableName=self._table,
-            Key=_account_key(user_id),
-            UpdateExpression=(
-                f"SET {_SET_TOKENS}, user_id = :uid, username = :name, #status = :active, "
-                "connected_at = :updated ADD version :one REMOVE lease_owner, lease_until, last_error"
-            ),
-            ExpressionAttributeNames={"#status": "status", "#scope": "scope"},
-            ExpressionAttributeValues=values,
-            ReturnValues="UPDATED_NEW",
-        )
+        with _translate("UpdateItem"):
+            answer = self._db.update_item(
+                TableName=self._table,
+                Key=_account_key(user_id),
+                UpdateExpression=(
+                    f"SET {_SET_TOKENS}, user_id = :uid, username = :name, #status = :active, "
+                    "connected_at = :updated ADD version :one REMOVE lease_owner, lease_until, last_error"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#scope": "scope"},
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
+            )
         return int(answer["Attributes"]["version"]["N"])
 
     def acquire_lease(self, user_id: str, *, version: int, owner: str, now: float, until: float) -> None:
-        try:
+        def lost(exc: ClientError) -> Exception:
+            return TokenConflictError("lease held or tokens changed", current=_standing(exc))
+
+        with _translate("UpdateItem", conflict=lost):
             self._db.update_item(
                 TableName=self._table,
                 Key=_account_key(user_id),
@@ -224,11 +272,9 @@ class Store:
                     ":me": _s(owner),
                     ":until": _n(until),
                 },
+                # A retried request whose first answer was lost finds our own lease in the way.
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as exc:
-            if _conflict(exc):
-                raise TokenConflictError("lease held or tokens changed") from exc
-            raise
 
     def complete_rotation(
         self,
@@ -244,7 +290,11 @@ class Store:
         """Write the rotated tokens and drop the lease in one conditional write."""
         values = _token_values(sealed, access_expires_at, scope, now_iso)
         values.update({":v": _n(version), ":me": _s(owner), ":next": _n(version + 1)})
-        try:
+
+        def lost(exc: ClientError) -> Exception:
+            return TokenConflictError("lost the lease before writing rotated tokens", current=_standing(exc))
+
+        with _translate("UpdateItem", conflict=lost):
             self._db.update_item(
                 TableName=self._table,
                 Key=_account_key(user_id),
@@ -252,17 +302,15 @@ class Store:
                 ConditionExpression=f"{_SAME_VERSION} AND {_LEASE_MINE}",
                 ExpressionAttributeNames={"#scope": "scope"},
                 ExpressionAttributeValues=values,
+                # The SDK retries a write whose answer was lost; the retry then fails its condition
+                # against our own landed write. The item it ran into tells that apart from a real loss.
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as exc:
-            if _conflict(exc):
-                raise TokenConflictError("lost the lease before writing rotated tokens") from exc
-            raise StoreUnavailableError(f"rotation write failed: {_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StoreUnavailableError(f"rotation write failed: {type(exc).__name__}") from exc
         return version + 1
 
     def release_lease(self, user_id: str, *, owner: str) -> None:
-        try:
+        # Not ours any more (expired and taken, or already dropped): nothing to release.
+        with _translate("UpdateItem", conflict=_expected):
             self._db.update_item(
                 TableName=self._table,
                 Key=_account_key(user_id),
@@ -270,13 +318,11 @@ class Store:
                 ConditionExpression=_LEASE_MINE,
                 ExpressionAttributeValues={":me": _s(owner)},
             )
-        except ClientError as exc:
-            if not _conflict(exc):
-                raise
 
     def mark_needs_reconnect(self, user_id: str, *, version: int, reason: str, now_iso: str) -> bool:
         """Flag a dead refresh token, unless a reconnect already replaced it (version moved on)."""
-        try:
+        flagged = False
+        with _translate("UpdateItem", conflict=_expected):
             self._db.update_item(
                 TableName=self._table,
                 Key=_account_key(user_id),
@@ -292,26 +338,27 @@ class Store:
                     ":now": _s(now_iso),
                 },
             )
-        except ClientError as exc:
-            if _conflict(exc):
-                return False
-            raise
-        return True
+            flagged = True
+        return flagged
 
     def record_export(self, user_id: str, *, key: str, count: int, at_iso: str) -> None:
-        self._db.update_item(
-            TableName=self._table,
-            Key=_account_key(user_id),
-            UpdateExpression="SET last_export = :le, updated_at = :at REMOVE last_error",
-            ConditionExpression=_EXISTS,
-            ExpressionAttributeValues={
-                ":le": {"M": {"key": _s(key), "count": _n(count), "at": _s(at_iso)}},
-                ":at": _s(at_iso),
-            },
-        )
+        # The account was disconnected (deleted) while its export was written; the condition keeps
+        # this write from resurrecting it as a token-less item.
+        with _translate("UpdateItem", conflict=lambda _: AccountNotFoundError(user_id)):
+            self._db.update_item(
+                TableName=self._table,
+                Key=_account_key(user_id),
+                UpdateExpression="SET last_export = :le, updated_at = :at REMOVE last_error",
+                ConditionExpression=_EXISTS,
+                ExpressionAttributeValues={
+                    ":le": {"M": {"key": _s(key), "count": _n(count), "at": _s(at_iso)}},
+                    ":at": _s(at_iso),
+                },
+            )
 
     def record_error(self, user_id: str, *, message: str, at_iso: str) -> None:
-        try:
+        # A deleted account has nowhere to keep its error, and must not be recreated to hold one.
+        with _translate("UpdateItem", conflict=_expected):
             self._db.update_item(
                 TableName=self._table,
                 Key=_account_key(user_id),
@@ -319,9 +366,6 @@ class Store:
                 ConditionExpression=_EXISTS,
                 ExpressionAttributeValues={":e": _s(message[:500]), ":at": _s(at_iso)},
             )
-        except ClientError as exc:
-            if not _conflict(exc):
-                raise
 
     def active_account_ids(self) -> Iterator[str]:
         paginator = self._db.get_paginator("scan")
@@ -332,14 +376,17 @@ class Store:
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":acct": _s("account#"), ":active": _s(ACTIVE)},
         )
-        for page in pages:
-            for item in page.get("Items", []):
-                user_id = _get_s(item, "user_id")
-                if user_id:
-                    yield user_id
+        # The paginator calls Scan lazily, page by page: its errors surface here, mid-iteration.
+        with _translate("Scan"):
+            for page in pages:
+                for item in page.get("Items", []):
+                    user_id = _get_s(item, "user_id")
+                    if user_id:
+                        yield user_id
 
     def delete_account(self, user_id: str) -> bool:
-        answer = self._db.delete_item(
-            TableName=self._table, Key=_account_key(user_id), ReturnValues="ALL_OLD"
-        )
+        with _translate("DeleteItem"):
+            answer = self._db.delete_item(
+                TableName=self._table, Key=_account_key(user_id), ReturnValues="ALL_OLD"
+            )
         return bool(answer.get("Attributes"))
