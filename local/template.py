@@ -18,6 +18,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
+# The local stack's values for the parameters a deploy must supply (no Default in the template).
+# XClientId is the client local.stack registers with the X sandbox (its CLIENT_ID).
+LOCAL_PARAMETERS = {"XClientId": "local-client"}
 
 
 class _Loader(yaml.SafeLoader):
@@ -72,7 +75,13 @@ class Resolver:
             return self.overrides[name]
         params = self.template.get("Parameters", {})
         if name in params:
-            return params[name].get("Default", "")
+            if "Default" in params[name]:
+                return params[name]["Default"]
+            if name in LOCAL_PARAMETERS:
+                return LOCAL_PARAMETERS[name]
+            raise KeyError(
+                f"template.yaml: parameter {name} has no Default; give it a LOCAL_PARAMETERS value"
+            )
         if name in self.physical:
             return self.physical[name]
         raise KeyError(f"template.yaml: nothing local for Ref {name}")

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from xmetrics import web
-from xmetrics.config import AuthSettings
+from xmetrics.config import ConnectSettings
 from xmetrics.observability import log_failure, logger
 from xmetrics.services.connect import Connect
 from xmetrics.wiring import Clients, build_connect
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 
 @lru_cache(maxsize=1)
-def _settings() -> AuthSettings:
-    return AuthSettings.from_env()
+def _settings() -> ConnectSettings:
+    return ConnectSettings.from_env()
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from local import flows
 from local.stack import LocalStack
@@ -102,13 +102,15 @@ def test_state_from_another_browser_is_refused(stack: LocalStack, sandbox: XSand
     # Given: a flow started in one browser
     hop = flows.start_connect(stack)
     redirect = flows.authorize_at_x(hop.location)
+    (state_item,) = _items(stack)
     # When: the callback arrives with another browser's cookie
     response = flows.finish_connect(stack, redirect, "__Host-xmx_state=someone-else")
-    # Then
+    # Then: refused without calling X, and the user's state is not burnt by the stranger
     assert response["statusCode"] == 400
     assert "different browser" in response["body"]
     assert sandbox.requests_to("token") == 0
-    assert _items(stack) == []
+    assert _items(stack) == [state_item]
+    assert flows.finish_connect(stack, redirect, hop.cookie)["statusCode"] == 200
 
 
 def test_expired_state_is_refused_even_before_ttl_deletes_it(stack: LocalStack, sandbox: XSandbox) -> None:
@@ -162,3 +164,56 @@ def test_reconnect_replaces_tokens_and_bumps_version(stack: LocalStack) -> None:
     assert response["statusCode"] == 200 and "reconnected" in response["body"]
     (item,) = _items(stack)
     assert item["version"]["N"] == "2" and item["status"]["S"] == "active"
+
+
+def test_callback_without_the_cookie_is_refused_and_does_not_burn_the_state(
+    stack: LocalStack, sandbox: XSandbox
+) -> None:
+    # Given: a flow that went through X, the callback URL known to someone without the cookie
+    hop = flows.start_connect(stack)
+    redirect = flows.authorize_at_x(hop.location)
+    (state_item,) = _items(stack)
+    # When: the callback arrives without it (a link preview, a replay from another machine)
+    refused = flows.finish_connect(stack, redirect, None)
+    # Then: a clear 4xx page, no call to X, and the state is still there
+    assert refused["statusCode"] == 400
+    assert "did not send the cookie" in refused["body"]
+    assert sandbox.requests_to("token") == 0
+    assert _items(stack) == [state_item]
+    # and the user's own browser can still finish the sign-in
+    assert flows.finish_connect(stack, redirect, hop.cookie)["statusCode"] == 200
+
+
+def test_an_x_error_without_the_cookie_does_not_burn_the_state(stack: LocalStack) -> None:
+    hop = flows.start_connect(stack)
+    state = parse_qs(urlsplit(hop.location).query)["state"][0]
+    response = stack.invoke(
+        "CallbackFunction", flows.callback_event(f"error=access_denied&state={state}", None)
+    )
+    assert response["statusCode"] == 400
+    assert len(_items(stack)) == 1
+
+
+def test_on_https_only_the_host_prefixed_cookie_counts(stack: LocalStack, sandbox: XSandbox) -> None:
+    # Given: a flow started over https, whose cookie is __Host-xmx_state
+    hop = flows.start_connect(stack)
+    assert hop.cookie.startswith("__Host-xmx_state=")
+    redirect = flows.authorize_at_x(hop.location)
+    # When: the same value comes back under the plain name (which a sibling subdomain or plain
+    # http could have set), over https
+    plain = "xmx_state=" + hop.cookie.split("=", 1)[1]
+    refused = flows.finish_connect(stack, redirect, plain)
+    # Then: it does not count, and the state is not spent
+    assert refused["statusCode"] == 400
+    assert sandbox.requests_to("token") == 0
+    assert len(_items(stack)) == 1
+    assert flows.finish_connect(stack, redirect, hop.cookie)["statusCode"] == 200
+
+
+def test_error_pages_do_not_echo_query_parameter_names(stack: LocalStack) -> None:
+    name = "x<b>injected-name</b>"
+    query = f"{quote(name)}=1&{quote(name)}=2"
+    response = stack.invoke("CallbackFunction", flows.callback_event(query, None))
+    assert response["statusCode"] == 400
+    assert "injected-name" not in response["body"]
+    assert "more than once" in response["body"]

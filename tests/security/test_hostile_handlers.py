@@ -4,9 +4,12 @@ page or a validation message, never a 5xx or a trace, echo nothing unescaped and
 from __future__ import annotations
 
 import html
+import json
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +17,7 @@ from local import flows
 from local.stack import LocalStack
 from local.x_sandbox import XSandbox
 from tests.security.conftest import tried
+from xmetrics.timeutil import iso_z
 
 HEADERS = {
     "Content-Security-Policy",
@@ -91,3 +95,48 @@ def test_fetch_refuses_hostile_events_cleanly(stack: LocalStack, sandbox: XSandb
     if "batchItemFailures" not in answer and "queued" not in answer:
         assert answer.get("status") in {"invalid_event", "not_found"}, answer
     assert _world(stack, sandbox)[:2] == before[:2]
+
+
+def _queued(stack: LocalStack) -> int:
+    attributes = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.resources.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+@pytest.mark.parametrize("time", ["2099-01-01T00:00:00Z", "2001-01-01T00:00:00Z"])
+def test_scheduled_run_out_of_range_is_an_invalid_event(
+    stack: LocalStack, sandbox: XSandbox, time: str
+) -> None:
+    # Given: a connected account
+    flows.connect(stack)
+    before = _world(stack, sandbox)
+    # When: a scheduled event far in the future (it wrote a 0-line export that became last_export)
+    # or the past (retried until the dead-letter queue)
+    answer = stack.invoke("FetchFunction", {**flows.load_event("schedule.json"), "time": time})
+    # Then: refused as an invalid event, nothing dispatched, nothing written
+    assert answer["status"] == "invalid_event" and "time is" in answer["error"]
+    assert _queued(stack) == 0
+    assert _world(stack, sandbox) == before
+
+
+def test_malformed_sqs_records_are_dropped_without_an_exception(stack: LocalStack, sandbox: XSandbox) -> None:
+    # Given: a connected account and a batch of records no retry can fix
+    flows.connect(stack)
+    before = _world(stack, sandbox)
+    good = flows.load_event("sqs-fetch.json")["Records"][0]
+    changes: list[dict[str, Any]] = [
+        {"body": {"user_id": "1700000000000000001", "snapshot_at": "2026-11-28T16:00:00Z"}},
+        {"body": 42},
+        {"attributes": {"ApproximateReceiveCount": "abc"}, "body": None},
+        {"body": json.dumps({"user_id": "1700000000000000001", "snapshot_at": "2099-01-01T00:00:00Z"})},
+        {"body": json.dumps({"user_id": "1700000000000000001", "snapshot_at": "2001-01-01T00:00:00Z"})},
+        {"body": json.dumps({"user_id": "1700000000000000001\n", "snapshot_at": iso_z(datetime.now(UTC))})},
+    ]
+    records = [{**good, **change, "messageId": f"m{i}"} for i, change in enumerate(changes)]
+    # When
+    answer = stack.invoke("FetchFunction", {"Records": records})
+    # Then: every one is dropped (acknowledged, so not retried), and nothing was exported or sent to X
+    assert answer == {"batchItemFailures": []}
+    assert _world(stack, sandbox) == before
+    assert sandbox.requests_to("tweets") == 0

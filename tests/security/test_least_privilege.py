@@ -8,16 +8,18 @@ flow uses is privilege to remove.
 from __future__ import annotations
 
 import contextvars
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
 
 from local import flows
-from local.stack import FUNCTIONS, LocalStack, reset_handlers
-from local.template import load, resource
+from local.stack import CLIENT_ID, FUNCTIONS, LocalStack, reset_handlers
+from local.template import function_environment, load, resource
 from local.x_sandbox import XSandbox
 from tests.integration.helpers import USER_ID, make_refresh_due
 from xmetrics.wiring import aws_session
@@ -43,6 +45,22 @@ def allowed_actions(logical_id: str) -> set[str]:
     return actions
 
 
+def leading_keys(logical_id: str) -> dict[str, set[str]]:
+    """DynamoDB action -> the partition key patterns its statement allows (dynamodb:LeadingKeys)."""
+    scoped: dict[str, set[str]] = defaultdict(set)
+    for policy in resource(load(), logical_id)["Properties"].get("Policies", []):
+        for statement in policy.get("Statement", []):
+            condition = statement.get("Condition", {})
+            # ForAllValues: every key the request names must match (ForAnyValue would need only one).
+            patterns = condition.get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+            assert not any("dynamodb:LeadingKeys" in c for op, c in condition.items() if "ForAll" not in op)
+            listed = statement["Action"]
+            for action in [listed] if isinstance(listed, str) else listed:
+                if patterns is not None:
+                    scoped[action].update(patterns)
+    return scoped
+
+
 @pytest.fixture
 def recorded(stack: LocalStack) -> Iterator[dict[str, set[str]]]:
     calls: dict[str, set[str]] = defaultdict(set)
@@ -52,8 +70,16 @@ def recorded(stack: LocalStack) -> Iterator[dict[str, set[str]]]:
             action = f"{model.service_model.signing_name}:{model.name}"
             calls[_current.get()].add(_ACTION_OF.get(action, action))
 
+    def key_hook(model: Any, params: dict[str, Any], **_: Any) -> None:
+        key = params.get("Key") or params.get("Item") or {}
+        if _current.get() and "pk" in key:
+            # "state#<random>" -> "state#…": the kind of item, which is what a policy can scope.
+            kind = re.sub(r"#.*", "#…", key["pk"]["S"])
+            calls[_current.get()].add(f"dynamodb:{model.name} {kind}")
+
     session = aws_session()
     session.register("before-call", hook)
+    session.register("before-parameter-build.dynamodb", key_hook)
     reset_handlers()
     original = stack.invoke
 
@@ -67,6 +93,7 @@ def recorded(stack: LocalStack) -> Iterator[dict[str, set[str]]]:
     stack.invoke = invoke  # type: ignore[method-assign]
     yield calls
     session.unregister("before-call", hook)
+    session.unregister("before-parameter-build.dynamodb", key_hook)
     reset_handlers()
 
 
@@ -90,7 +117,18 @@ def test_each_function_is_allowed_exactly_what_it_calls(
     # Then: per function, the calls made are exactly the actions allowed
     assert set(recorded) == set(FUNCTIONS)
     for logical_id in FUNCTIONS:
-        assert recorded[logical_id] == allowed_actions(logical_id), logical_id
+        actions = {call for call in recorded[logical_id] if " " not in call}
+        assert actions == allowed_actions(logical_id), logical_id
+    # and every DynamoDB call naming a key is scoped to exactly the kinds of items it touches
+    for logical_id in FUNCTIONS:
+        keyed = {tuple(call.split(" ")) for call in recorded[logical_id] if " " in call}
+        scoped = leading_keys(logical_id)
+        used = set()
+        for action, kind in keyed:
+            matching = {p for p in scoped.get(action, ()) if fnmatchcase(kind, p)}
+            assert matching, f"{logical_id}: {action} on {kind} is not scoped by dynamodb:LeadingKeys"
+            used |= {(action, p) for p in matching}
+        assert used == {(a, p) for a, patterns in scoped.items() for p in patterns}, logical_id
 
 
 def test_the_table_and_key_are_protected_at_rest() -> None:
@@ -107,3 +145,20 @@ def test_the_table_and_key_are_protected_at_rest() -> None:
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in policy
     )
+
+
+def test_authorize_cannot_read_the_client_secret(stack: LocalStack) -> None:
+    # The public /connect function needs only the client id, which is public anyway.
+    authorize = resource(load(), "AuthorizeFunction")
+    assert "ClientSecret" not in repr(authorize)
+    assert not any(a.startswith("secretsmanager:") for a in allowed_actions("AuthorizeFunction"))
+    environment = function_environment(stack.resources.resolver, "AuthorizeFunction")
+    assert environment["CLIENT_ID"] == CLIENT_ID and "CLIENT_SECRET_ARN" not in environment
+
+
+@pytest.mark.parametrize("prefix", ["*", "x-metrics/*", "a*b", "/x", "x/", "x//y"])
+def test_export_prefix_parameter_refuses_wildcards_and_stray_slashes(prefix: str) -> None:
+    # The prefix is spliced into FetchFunction's s3:PutObject resource ARN: `*` would widen it.
+    pattern = load()["Parameters"]["ExportPrefix"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "x-metrics") and re.fullmatch(pattern, "team/x-metrics")
+    assert not re.fullmatch(pattern, prefix)

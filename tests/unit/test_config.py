@@ -1,6 +1,6 @@
 import pytest
 
-from xmetrics.config import AuthSettings, FetchSettings
+from xmetrics.config import AuthSettings, ConnectSettings, FetchSettings
 from xmetrics.errors import ConfigError
 
 BASE = {
@@ -62,3 +62,27 @@ def test_allowed_users_are_normalised() -> None:
 def test_allowed_users_refuses_garbage() -> None:
     with pytest.raises(ConfigError, match="ALLOWED_X_USERS"):
         AuthSettings.from_env({**BASE, "ALLOWED_X_USERS": "<script>"})
+
+
+@pytest.mark.parametrize("value", ["*", "x-metrics/*", "x*"])
+def test_export_prefix_refuses_the_iam_wildcard(value: str) -> None:
+    # The prefix is part of FetchFunction's s3:PutObject resource ARN, where `*` is a wildcard.
+    with pytest.raises(ConfigError, match="EXPORT_PREFIX"):
+        FetchSettings.from_env({**BASE, "EXPORT_PREFIX": value})
+
+
+CONNECT = {"TABLE_NAME": "tokens", "CLIENT_ID": "Y2xpZW50LWlk"}
+
+
+def test_authorize_settings_read_the_client_id_and_no_secret() -> None:
+    settings = ConnectSettings.from_env(CONNECT)
+    assert settings.client_id == "Y2xpZW50LWlk"
+    assert not hasattr(settings, "client_secret_arn")
+
+
+@pytest.mark.parametrize("value", ["", "   ", "has space", "id\nx", "ïd"])
+def test_authorize_settings_name_a_missing_or_malformed_client_id(value: str) -> None:
+    with pytest.raises(ConfigError, match="CLIENT_ID"):
+        ConnectSettings.from_env({**CONNECT, "CLIENT_ID": value})
+    with pytest.raises(ConfigError, match="CLIENT_ID"):
+        ConnectSettings.from_env({"TABLE_NAME": "tokens"})

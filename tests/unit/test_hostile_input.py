@@ -81,14 +81,32 @@ def test_every_error_page_escapes_what_it_echoes(error: str, description: str) -
         assert html.escape(raw, quote=True) in body
 
 
-def test_duplicated_parameters_are_refused() -> None:
-    event = {"rawQueryString": "state=a&state=b&code=c", "headers": {"host": "h"}}
-    try:
-        web.parse_request(event)
-    except ValidationError as exc:
-        assert "state" in str(exc)
-    else:
-        raise AssertionError("duplicate state accepted")
+def test_duplicated_parameters_are_refused_without_echoing_their_name() -> None:
+    for name in ("state", "attacker-chosen-words"):
+        event = {"rawQueryString": f"{name}=a&{name}=b&code=c", "headers": {"host": "h"}}
+        try:
+            web.parse_request(event)
+        except ValidationError as exc:
+            assert "more than once" in str(exc) and name not in str(exc)
+        else:
+            raise AssertionError("duplicate parameter accepted")
+
+
+def _request(proto: str, cookies: list[str]) -> web.HttpRequest:
+    event = {"headers": {"host": "h", "x-forwarded-proto": proto}, "cookies": cookies}
+    return web.parse_request(event)
+
+
+def test_on_https_only_the_host_prefixed_cookie_is_the_browser_secret() -> None:
+    assert _request("https", ["xmx_state=plain"]).browser_secret() is None
+    assert _request("https", ["xmx_state=plain", "__Host-xmx_state=ours"]).browser_secret() == "ours"
+    assert _request("https", ["__Host-xmx_state="]).browser_secret() is None
+
+
+def test_on_plain_http_the_plain_cookie_is_the_browser_secret() -> None:
+    # The local stack over http: a browser keeps no __Host- cookie there.
+    assert _request("http", ["xmx_state=plain"]).browser_secret() == "plain"
+    assert _request("http", ["__Host-xmx_state=ours"]).browser_secret() is None
 
 
 def test_page_escapes_html() -> None:
@@ -97,7 +115,7 @@ def test_page_escapes_html() -> None:
 
 
 def test_state_error_pages_are_4xx_without_internals() -> None:
-    for reason in ("missing", "malformed", "unknown", "expired", "browser"):
+    for reason in ("missing", "malformed", "unknown", "expired", "browser", "no_cookie"):
         response = web.error_response(StateError(reason), connect_url="/connect", secure=False)
         assert response["statusCode"] == 400
         assert "Traceback" not in response["body"] and "StateError" not in response["body"]

@@ -37,7 +37,7 @@ def test_state_has_at_least_128_bits_and_matches_its_own_pattern() -> None:
     states = {pkce.new_state() for _ in range(200)}
     assert len(states) == 200
     # 43 base64url characters carry 256 bits
-    assert all(pkce.STATE_RE.match(s) for s in states)
+    assert all(pkce.STATE_RE.fullmatch(s) for s in states)
 
 
 def test_cookie_hash_does_not_contain_the_cookie() -> None:

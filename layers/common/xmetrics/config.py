@@ -16,10 +16,14 @@ from xmetrics.errors import ConfigError
 DEFAULT_SCOPES = "tweet.read users.read offline.access"
 # Without these the app cannot read the timeline, identify the user, or keep a refresh token.
 REQUIRED_SCOPES = frozenset({"tweet.read", "users.read", "offline.access"})
-_TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,200}$")
-_USER_RE = re.compile(r"^@?[A-Za-z0-9_]{1,19}$")
+# Each is used with fullmatch: `$` alone would let a trailing newline through.
+_TABLE_RE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# No `*`: the prefix is part of FetchFunction's IAM resource ARN, where `*` is a wildcard.
+_PREFIX_RE = re.compile(r"[A-Za-z0-9!_.'()/-]{1,200}")
+_USER_RE = re.compile(r"@?[A-Za-z0-9_]{1,19}")
+# Printable ASCII without spaces: X's client ids are base64url-like, and this one goes into a URL.
+_CLIENT_ID_RE = re.compile(r"[!-~]{1,200}")
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -39,11 +43,15 @@ def _url(env: Mapping[str, str], name: str, default: str | None = None) -> str:
     return value.rstrip("/")
 
 
+def _optional_url(env: Mapping[str, str], name: str) -> str | None:
+    return _url(env, name) if env.get(name, "").strip() else None
+
+
 def _matching(env: Mapping[str, str], name: str, pattern: re.Pattern[str], default: str | None = None) -> str:
     value = env.get(name, "").strip() or default
     if not value:
         raise ConfigError(f"{name} is required but not set")
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise ConfigError(f"{name} is malformed: {value!r}")
     return value
 
@@ -59,7 +67,7 @@ def _scopes(env: Mapping[str, str]) -> str:
 def _allowed_users(env: Mapping[str, str]) -> frozenset[str]:
     names = [n.strip() for n in env.get("ALLOWED_X_USERS", "").replace(" ", ",").split(",") if n.strip()]
     for name in names:
-        if not _USER_RE.match(name):
+        if not _USER_RE.fullmatch(name):
             raise ConfigError(f"ALLOWED_X_USERS has a malformed entry {name!r} (usernames or numeric ids)")
     return frozenset(n.lstrip("@").lower() for n in names)
 
@@ -85,8 +93,31 @@ class XEndpoints:
 
 
 @dataclass(frozen=True)
+class ConnectSettings:
+    """What the authorize function needs. A client id is public (it is in every authorize URL),
+    so it comes from the environment and this function's role needs no access to the secret."""
+
+    table_name: str
+    client_id: str
+    scopes: str
+    redirect_uri: str | None
+    x: XEndpoints
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ConnectSettings:
+        env = os.environ if env is None else env
+        return cls(
+            table_name=_matching(env, "TABLE_NAME", _TABLE_RE),
+            client_id=_matching(env, "CLIENT_ID", _CLIENT_ID_RE),
+            scopes=_scopes(env),
+            redirect_uri=_optional_url(env, "REDIRECT_URI"),
+            x=XEndpoints.from_env(env),
+        )
+
+
+@dataclass(frozen=True)
 class AuthSettings:
-    """What the authorize and callback functions need."""
+    """What the callback function needs."""
 
     table_name: str
     client_secret_arn: str
@@ -99,13 +130,12 @@ class AuthSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthSettings:
         env = os.environ if env is None else env
-        redirect = env.get("REDIRECT_URI", "").strip()
         return cls(
             table_name=_matching(env, "TABLE_NAME", _TABLE_RE),
             client_secret_arn=_required(env, "CLIENT_SECRET_ARN"),
             token_key_id=_required(env, "TOKEN_KEY_ID"),
             scopes=_scopes(env),
-            redirect_uri=_url(env, "REDIRECT_URI") if redirect else None,
+            redirect_uri=_optional_url(env, "REDIRECT_URI"),
             allowed_users=_allowed_users(env),
             x=XEndpoints.from_env(env),
         )
@@ -126,13 +156,12 @@ class FetchSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FetchSettings:
         env = os.environ if env is None else env
-        queue = env.get("FETCH_QUEUE_URL", "").strip()
         return cls(
             table_name=_matching(env, "TABLE_NAME", _TABLE_RE),
             bucket_name=_matching(env, "BUCKET_NAME", _BUCKET_RE),
             export_prefix=_matching(env, "EXPORT_PREFIX", _PREFIX_RE, "x-metrics").strip("/"),
             client_secret_arn=_required(env, "CLIENT_SECRET_ARN"),
             token_key_id=_required(env, "TOKEN_KEY_ID"),
-            fetch_queue_url=_url(env, "FETCH_QUEUE_URL") if queue else None,
+            fetch_queue_url=_optional_url(env, "FETCH_QUEUE_URL"),
             x=XEndpoints.from_env(env),
         )

@@ -12,24 +12,43 @@ from aws_lambda_powertools.metrics import MetricUnit
 SERVICE = "x-metrics-export"
 NAMESPACE = "XMetricsExport"
 
-_SECRET_KEYS = re.compile(
-    r"(?i)\b(access_token|refresh_token|client_secret|code_verifier|code|token|authorization|secret|"
-    r"password|browser_secret|xmx_state)\b(\s*[=:]\s*|\"\s*:\s*\")([^\s&\"',;}]+)"
+_NAMES = (
+    r"access_token|refresh_token|client_secret|code_verifier|code|token|authorization|secret|"
+    r"password|browser_secret|xmx_state"
 )
+# A quote (JSON-escaped inside JSON, too), or its URL encoding (%22, %27; %2522 encoded twice).
+_QUOTE = r"(?:\\?['\"]|%(?:25)?2[27])"
+# `=` or `:`, or their URL encoding (%3D, %3A).
+_ASSIGN = r"(?:[=:]|%(?:25)?3[ADad])"
+_SECRET_KEYS = re.compile(
+    # The name starts a word, or follows a URL escape (`%26code%3D…` is `&code=…` encoded).
+    rf"(?i)(?:\b|(?<=%[0-9a-f]{{2}})|(?<=%25[0-9a-f]{{2}}))({_NAMES})\b"
+    # `=`, `:`, `": "`, `' : '`, `%3D`, `%22%3A%22`: the name's closing quote and spaces included.
+    rf"({_QUOTE}?\s*{_ASSIGN}\s*)"
+    # A quoted value up to its closing quote, or a bare one up to a separator (or an encoded one).
+    r"(?:(\\?['\"])(.*?)\3|(" + _QUOTE + r"?)((?:(?!%(?:25)?2[0267])[^\s&\"',;}\\])+))"
+)
+_SECRET_NAME = re.compile(rf"(?i)\s*({_NAMES})\s*")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 REDACTED = "[REDACTED]"
 
 
+def _redacted(match: re.Match[str]) -> str:
+    name, assign, quote, _, encoded_quote, _ = match.groups()
+    opening = quote or encoded_quote or ""
+    return f"{name}{assign}{opening}{REDACTED}{quote or ''}"
+
+
 def redact(text: str) -> str:
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    return _SECRET_KEYS.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    return _SECRET_KEYS.sub(_redacted, text)
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_KEYS.match(f"{k}=x") else _scrub(v) for k, v in value.items()}
+        return {k: REDACTED if _SECRET_NAME.fullmatch(str(k)) else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value

@@ -24,6 +24,12 @@ from xmetrics.errors import (
 COOKIE_SECURE = "__Host-xmx_state"
 # `__Host-` cookies must be Secure; a plain-http local stack uses this name instead.
 COOKIE_PLAIN = "xmx_state"
+
+
+def cookie_name(*, secure: bool) -> str:
+    return COOKIE_SECURE if secure else COOKIE_PLAIN
+
+
 _MAX_QUERY = 4096
 
 
@@ -44,7 +50,10 @@ class HttpRequest:
         return f"{self.proto}://{self.host}{prefix}"
 
     def browser_secret(self) -> str | None:
-        return self.cookies.get(COOKIE_SECURE) or self.cookies.get(COOKIE_PLAIN)
+        # On https only the `__Host-` cookie counts: the browser guarantees it was set by this host,
+        # over TLS, for the whole site. A plain-named one may come from a sibling subdomain or
+        # plain http; that name is for the plain-http local stack alone.
+        return self.cookies.get(cookie_name(secure=self.secure)) or None
 
 
 def _query(raw: str) -> dict[str, str]:
@@ -59,8 +68,9 @@ def _query(raw: str) -> dict[str, str]:
     query: dict[str, str] = {}
     for name, value in pairs:
         if name in query:
-            # Two `state`s or two `code`s is never X: refuse rather than pick one.
-            raise ValidationError(f"the parameter {name!r} appears more than once")
+            # Two `state`s or two `code`s is never X: refuse rather than pick one. The name is not
+            # echoed: it is whatever the link's author chose to put on our page.
+            raise ValidationError("a query parameter appears more than once")
         query[name] = value
     return query
 
@@ -106,7 +116,7 @@ def redirect(location: str, *, cookies: list[str]) -> dict[str, Any]:
 
 
 def state_cookie(value: str, *, secure: bool, max_age: int) -> str:
-    name = COOKIE_SECURE if secure else COOKIE_PLAIN
+    name = cookie_name(secure=secure)
     attrs = f"Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}"
     return f"{name}={value}; {attrs}; Secure" if secure else f"{name}={value}; {attrs}"
 
@@ -121,6 +131,7 @@ _STATE_MESSAGES = {
     "unknown": "This sign-in link was already used or never started here.",
     "expired": "This sign-in took longer than 10 minutes and expired.",
     "browser": "This sign-in was started in a different browser (or its cookie was blocked).",
+    "no_cookie": "This browser did not send the cookie /connect set (cookies blocked, or another browser).",
 }
 
 

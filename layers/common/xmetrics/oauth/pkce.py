@@ -11,8 +11,9 @@ import secrets
 _VERIFIER_BYTES = 64
 # 32 random bytes -> 256 bits, twice the 128 the design asks of `state`.
 _STATE_BYTES = 32
-_VERIFIER_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
-STATE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_VERIFIER_RE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+# Used with fullmatch: `$` would let a trailing newline through.
+STATE_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def new_verifier() -> str:
@@ -24,7 +25,7 @@ def new_state() -> str:
 
 
 def is_valid_verifier(verifier: str) -> bool:
-    return bool(_VERIFIER_RE.match(verifier))
+    return bool(_VERIFIER_RE.fullmatch(verifier))
 
 
 def challenge_s256(verifier: str) -> str:

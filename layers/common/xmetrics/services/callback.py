@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,16 +67,21 @@ class Callback:
         state = params.get("state", "")
         if not state:
             raise StateError("missing")
-        if not pkce.STATE_RE.match(state):
+        if not pkce.STATE_RE.fullmatch(state):
             raise StateError("malformed")  # never one of ours: don't even ask the table
+        browser_secret = request.browser_secret
+        if not browser_secret:
+            # Taking the state is what spends it: a request without the browser's cookie (a link
+            # preview, a replay by someone who saw the URL) must not burn the user's sign-in.
+            raise StateError("no_cookie")
         if "error" in params:
             # Spend the state so the same flow cannot be resumed, then say what X said.
-            self._take_state(state, request.browser_secret)
+            self._take_state(state, browser_secret)
             raise AuthorizationDeniedError(params["error"][:100], params.get("error_description", "")[:300])
         code = params.get("code", "")
         if not code or len(code) > _MAX_CODE_LENGTH:
             raise ValidationError("the callback has no usable authorization code")
-        verifier = self._take_state(state, request.browser_secret)
+        verifier = self._take_state(state, browser_secret)
         tokens = self._oauth.exchange_code(code=code, verifier=verifier, redirect_uri=request.redirect_uri)
         if not tokens.refresh_token:
             raise MissingScopeError(["offline.access"])
@@ -105,15 +109,11 @@ class Callback:
         self._telemetry.info("account connected", user_id=user.user_id, version=version)
         return Connected(user.user_id, user.username, version, reconnected=version > 1)
 
-    def _take_state(self, state: str, browser_secret: str | None) -> str:
-        record = self._store.take_state(state)
+    def _take_state(self, state: str, browser_secret: str) -> str:
+        record = self._store.take_state(state, pkce.cookie_hash(browser_secret))
         # TTL deletion is lazy: an item past its expiry can still be in the table.
         if record.expires_at <= self._clock():
             raise StateError("expired")
-        if not browser_secret or not hmac.compare_digest(
-            record.browser_hash, pkce.cookie_hash(browser_secret)
-        ):
-            raise StateError("browser")
         return record.code_verifier
 
     def _revoke(self, refresh_token: str, access_token: str) -> None:
