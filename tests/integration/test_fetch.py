@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
+import pytest
+
+from functions.fetch import app as fetch_app
 from local import flows
 from local.stack import LocalStack
 from local.x_sandbox import XSandbox
@@ -175,7 +179,12 @@ def test_scheduled_run_fans_out_to_the_queue_and_the_worker_exports(stack: Local
     # When: the schedule fires with the queue configured
     dispatched = stack.invoke("FetchFunction", flows.schedule_event(snapshot))
     # Then: one message per account
-    assert dispatched == {"snapshot_at": snapshot.strftime("%Y-%m-%dT%H:%M:%SZ"), "accounts": 2, "queued": 2}
+    assert dispatched == {
+        "snapshot_at": snapshot.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "status": "dispatched",
+        "accounts": 2,
+        "queued": 2,
+    }
     sqs = stack.client("sqs")
     received = sqs.receive_message(
         QueueUrl=stack.resources.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
@@ -240,6 +249,31 @@ def test_backfill_event_exports_only_tweets_inside_its_window(stack: LocalStack,
     assert summary["status"] == "exported" and summary["tweets"] == len(expected) > 0
     rows = flows.read_export(stack, summary["key"])
     assert sorted(r["tweet_id"] for r in rows) == sorted(expected)
+
+
+def test_a_backfill_in_the_same_second_as_a_full_run_never_replaces_its_snapshot(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given: a full run and a backfill started in the same second
+    flows.connect(stack)
+    now = datetime.now(UTC).replace(microsecond=0)
+    monkeypatch.setattr(fetch_app, "time", SimpleNamespace(time=now.timestamp))
+    full = stack.invoke("FetchFunction", {"user_id": USER_ID})
+    start, end = now - timedelta(days=3), now - timedelta(days=1)
+    backfill = stack.invoke(
+        "FetchFunction",
+        {
+            "user_id": USER_ID,
+            "start_time": f"{start:%Y-%m-%dT%H:%M:%SZ}",
+            "end_time": f"{end:%Y-%m-%dT%H:%M:%SZ}",
+        },
+    )
+    # Then: two objects; the full snapshot keeps every line, and was written once
+    assert full["status"] == backfill["status"] == "exported"
+    assert full["key"] != backfill["key"] and ".backfill-" in backfill["key"]
+    assert len(flows.read_export(stack, full["key"])) == full["tweets"] > backfill["tweets"]
+    versions = stack.client("s3").list_object_versions(Bucket=stack.resources.bucket_name, Prefix=full["key"])
+    assert [v["Key"] for v in versions.get("Versions", [])] == [full["key"]]
 
 
 def test_rotated_client_secret_is_picked_up_without_losing_the_token(

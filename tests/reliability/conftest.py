@@ -22,12 +22,13 @@ from botocore.config import Config
 
 from local import aws
 from local.stack import LocalStack, reset_handlers
+from tests.fakes.telemetry import Recorder
 from xmetrics.config import FetchSettings
 from xmetrics.crypto import PlainTokens, TokenCipher
-from xmetrics.services.refresh_fetch import RefreshFetch
+from xmetrics.deadline import Deadline
+from xmetrics.services.export_account import ExportAccount
 from xmetrics.store import Store
-from xmetrics.telemetry import Recorder
-from xmetrics.wiring import Clients, aws_session, build_refresh_fetch
+from xmetrics.wiring import Clients, FetchUseCases, aws_session, build_fetch
 
 
 @dataclass
@@ -86,7 +87,8 @@ def figures() -> Figures:
 class Worker:
     """One Lambda container's worth of service: its own boto3 session, HTTP pool and telemetry."""
 
-    service: RefreshFetch
+    service: ExportAccount
+    use: FetchUseCases
     telemetry: Recorder
 
 
@@ -95,28 +97,34 @@ _ACTIVE_HOOKS: list[tuple[str, Any]] = []
 
 
 def new_worker(
-    stack: LocalStack, *, sleep: Callable[[float], None] = time.sleep, aws_attempts: int = 8
+    stack: LocalStack,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+    aws_attempts: int = 8,
 ) -> Worker:
     session = boto3.session.Session()
     for event, hook in _ACTIVE_HOOKS:
         session.events.register(event, hook)
     _WORKER_SESSIONS.append(session)
     config = Config(
-        retries={"mode": "standard", "max_attempts": aws_attempts}, connect_timeout=3, read_timeout=10
+        retries={"mode": "standard", "total_max_attempts": aws_attempts}, connect_timeout=3, read_timeout=10
     )
 
     def factory(service: str) -> Any:
         return session.client(
-            service, endpoint_url=stack.moto.endpoint, region_name=aws.REGION, config=config
+            service, endpoint_url=stack.endpoint_for(service), region_name=aws.REGION, config=config
         )
 
     telemetry = Recorder()
     settings = FetchSettings.from_env()
-    return Worker(build_refresh_fetch(settings, Clients(factory), telemetry, sleep=sleep), telemetry)
+    use = build_fetch(settings, Clients(factory), telemetry, sleep=sleep, clock=clock)
+    return Worker(use.export, use, telemetry)
 
 
-def budget(seconds: float = 120.0) -> Callable[[], float]:
-    return lambda: seconds
+def budget(seconds: float = 300.0) -> Deadline:
+    """A Lambda with this much time left, for as long as the test runs (FetchFunction's timeout)."""
+    return Deadline(lambda: seconds)
 
 
 # --- seeding many accounts without a browser -------------------------------------------------------
@@ -164,7 +172,7 @@ class _Raw:
 
 @dataclass
 class AwsFault:
-    """Answers the next `count` calls of one operation with an error, before they reach moto."""
+    """Answers the next `count` calls of one operation with an error, before they reach AWS's stand-in."""
 
     service: str
     operation: str

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from functions.fetch import app as fetch_app
 from local import flows
 from local.stack import LocalStack
 from local.x_sandbox import XSandbox
@@ -64,7 +65,7 @@ def drain(stack: LocalStack, workers: int, *, redeliver_after: float = 0.0) -> D
             idle = 0
             batch = parse_fetch_event(flows.sqs_event(got), datetime.now(UTC))
             assert isinstance(batch, QueueBatch)
-            answer = worker.service.handle_batch(batch, budget(60))
+            answer = fetch_app._batch(worker.use.queued, batch, budget())
             failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
             done = [m for m in got if m["MessageId"] not in failed]
             if done:
@@ -126,7 +127,12 @@ def test_five_hundred_accounts_are_each_exported_exactly_once(
     drained = drain(stack, workers=5)
     elapsed = time.monotonic() - started
     # Then: 500 queued in batches, no failure, one object per account written once, X asked once each
-    assert dispatched == {"snapshot_at": f"{snapshot:%Y-%m-%dT%H:%M:%SZ}", "accounts": 500, "queued": 500}
+    assert dispatched == {
+        "snapshot_at": f"{snapshot:%Y-%m-%dT%H:%M:%SZ}",
+        "status": "dispatched",
+        "accounts": 500,
+        "queued": 500,
+    }
     assert drained.failures == 0 and drained.receive_counts == Counter({1: 500})
     assert check_exports(stack, sandbox, ids, snapshot) == {
         "missing": 0,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,10 +19,10 @@ from local.stack import LocalStack
 from local.x_sandbox import XSandbox
 from tests.integration.helpers import USER_ID, account_item, make_refresh_due, stored_tokens
 from tests.reliability.conftest import FIGURES, Figures, aws_fault, budget, new_worker
-from xmetrics.events import make_job
-from xmetrics.oauth import client as oauth_client
-from xmetrics.services.refresh_fetch import RefreshFetch
+from xmetrics import limits
+from xmetrics.services.export_account import ExportAccount
 from xmetrics.services.tokens import TokenKeeper
+from xmetrics.services.window import make_job
 from xmetrics.x_api import EXPANSIONS, MEDIA_FIELDS, TWEET_FIELDS, XApi
 
 TWEETS = 250  # three pages
@@ -288,7 +288,7 @@ def test_read_timeout_before_x_rotates_keeps_the_token(
     # Given: the token endpoint stalls longer than our read timeout, then processes the request
     flows.connect(stack)
     make_refresh_due(stack)
-    monkeypatch.setattr(oauth_client, "TOKEN_TIMEOUT", (3.05, 0.5))
+    monkeypatch.setattr(limits, "TOKEN_TIMEOUT", (3.05, 0.5))
     sandbox.inject("token", "delay", count=1, seconds=2.0)
     # When
     status, _ = _refresh_run(stack)
@@ -305,13 +305,8 @@ def test_without_the_retry_a_read_timeout_loses_the_token(
     """Safeguard check: with the one retry removed, the same stall spends the token for good."""
     flows.connect(stack)
     make_refresh_due(stack)
-    monkeypatch.setattr(oauth_client, "TOKEN_TIMEOUT", (3.05, 0.5))
-    original = oauth_client.OAuthClient._post_token
-    monkeypatch.setattr(
-        oauth_client.OAuthClient,
-        "_post_token",
-        lambda self, body, *, retry_maybe_sent: original(self, body, retry_maybe_sent=False),
-    )
+    monkeypatch.setattr(limits, "TOKEN_TIMEOUT", (3.05, 0.5))
+    monkeypatch.setattr(limits, "ROTATION", replace(limits.ROTATION, resends=0))
     sandbox.inject("token", "delay", count=1, seconds=1.0)
     assert _refresh_run(stack)[0] == "failed"
     import time
@@ -413,16 +408,14 @@ def test_without_the_keeper_retry_a_throttled_write_loses_the_token(
     flows.connect(stack)
     make_refresh_due(stack)
 
-    def once(
-        self: TokenKeeper, account: Any, owner: str, sealed: Any, expires: float, scope: Any, _: float
-    ) -> int:
+    def once(self: TokenKeeper, account: Any, owner: str, sealed: Any, fresh: Any, _: Any) -> int:
         return self._store.complete_rotation(
             account.user_id,
             version=account.version,
             owner=owner,
             sealed=sealed,
-            access_expires_at=expires,
-            scope=scope or account.scope,
+            access_expires_at=fresh.expires_at,
+            scope=fresh.scope or account.scope,
             now_iso="2026-11-28T00:00:00Z",
         )
 
@@ -462,9 +455,9 @@ def test_without_redelivery_check_a_duplicate_message_writes_again(
 ) -> None:
     """Safeguard check for the redelivery case."""
     at = _snapshot()
-    original = RefreshFetch.run
+    original = ExportAccount.run
     monkeypatch.setattr(
-        RefreshFetch, "run", lambda self, job, wait, *, skip_if_done=False: original(self, job, wait)
+        ExportAccount, "run", lambda self, job, deadline, *, skip_if_done=False: original(self, job, deadline)
     )
     deliver(many, PAGER, at)
     deliver(many, PAGER, at)

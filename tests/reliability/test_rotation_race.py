@@ -13,8 +13,8 @@ from local import flows
 from local.stack import LocalStack
 from tests.integration.helpers import USER_ID, account_item, make_refresh_due, stored_tokens
 from tests.reliability.conftest import Figures, budget, new_worker
-from xmetrics.events import make_job
-from xmetrics.services.refresh_fetch import Summary
+from xmetrics.services.results import Summary
+from xmetrics.services.window import make_job
 from xmetrics.store import Store
 
 WORKERS = 20

@@ -24,9 +24,8 @@ import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
 
 from xmetrics.errors import TransportError
+from xmetrics.limits import X_TIMEOUT
 
-# (connect, read): connecting is quick or hopeless; X's timeline can take a few seconds per page.
-DEFAULT_TIMEOUT = (3.05, 15.0)
 USER_AGENT = "x-metrics-export/0.1"
 
 
@@ -74,7 +73,8 @@ class Session:
             url,
             body=body,
             headers={"User-Agent": USER_AGENT, **headers},
-            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+            # total: the worst cases in limits.py count one request as connect + read at most.
+            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1], total=timeout[0] + timeout[1]),
             # Retries are ours (they differ for a token POST and a GET); redirects are never followed.
             retries=False,
             redirect=False,
@@ -118,7 +118,7 @@ def send(
     *,
     headers: Mapping[str, str],
     body: bytes | None = None,
-    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    timeout: tuple[float, float] = X_TIMEOUT,
 ) -> Response:
     """Send one request; any failure without a complete response becomes a TransportError.
 

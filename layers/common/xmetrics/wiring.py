@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from xmetrics.transport import new_session
 
 if TYPE_CHECKING:
-    from xmetrics.config import AuthSettings, FetchSettings
+    from xmetrics.config import AuthSettings, ConnectSettings, FetchSettings
     from xmetrics.oauth.client import OAuthClient
     from xmetrics.services.callback import Callback
     from xmetrics.services.connect import Connect
-    from xmetrics.services.refresh_fetch import RefreshFetch
+    from xmetrics.services.disconnect import DisconnectAccount
+    from xmetrics.services.dispatch import DispatchRun
+    from xmetrics.services.export_account import ExportAccount
+    from xmetrics.services.export_queued import ExportQueued
     from xmetrics.telemetry import Telemetry
     from xmetrics.transport import Session
 
@@ -41,6 +45,30 @@ def aws_session() -> Any:
     return _aws_session
 
 
+def client_config(service: str) -> Any:
+    """Standard retry mode (it backs off throttling) with the timeouts limits.py counts on.
+
+    total_max_attempts, not max_attempts: botocore reads the latter as retries after the first.
+    """
+    from botocore.config import Config
+
+    from xmetrics import limits
+
+    if service == "dynamodb":
+        connect, read, attempts = (
+            limits.DYNAMODB_CONNECT_TIMEOUT,
+            limits.DYNAMODB_READ_TIMEOUT,
+            limits.DYNAMODB_MAX_ATTEMPTS,
+        )
+    else:
+        connect, read, attempts = limits.AWS_CONNECT_TIMEOUT, limits.AWS_READ_TIMEOUT, limits.AWS_MAX_ATTEMPTS
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        connect_timeout=connect,
+        read_timeout=read,
+    )
+
+
 class Clients:
     """AWS clients, each created on first use only (a cold start pays for what it touches)."""
 
@@ -50,11 +78,7 @@ class Clients:
     def _make(self, service: str) -> Any:
         if self._factory is not None:
             return self._factory(service)
-        from botocore.config import Config
-
-        # Standard retry mode backs off throttling (a throttled rotation write must still land).
-        config = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=3, read_timeout=10)
-        return aws_session().create_client(service, config=config)
+        return aws_session().create_client(service, config=client_config(service))
 
     @cached_property
     def dynamodb(self) -> Any:
@@ -95,14 +119,19 @@ def _oauth(
 
 
 def build_connect(
-    settings: AuthSettings, clients: Clients, *, clock: Callable[[], float] = time.time
+    settings: ConnectSettings, clients: Clients, *, clock: Callable[[], float] = time.time
 ) -> Connect:
+    from xmetrics.oauth.client import ClientCredentials, OAuthClient
     from xmetrics.services.connect import Connect
     from xmetrics.store import Store
 
+    # Only the client id goes into an authorize URL: this function never reads the secret.
+    oauth = OAuthClient(
+        settings.x, ClientCredentials(settings.client_id), session=new_session(2), clock=clock
+    )
     return Connect(
         Store(clients.dynamodb, settings.table_name),
-        _oauth(settings, clients, new_session(2), clock),
+        oauth,
         scopes=settings.scopes,
         clock=clock,
     )
@@ -128,18 +157,31 @@ def build_callback(
     )
 
 
-def build_refresh_fetch(
+@dataclass(frozen=True)
+class FetchUseCases:
+    """The fetch function's use cases, sharing one store, token keeper and HTTP pool."""
+
+    export: ExportAccount
+    queued: ExportQueued
+    dispatch: DispatchRun
+    disconnect: DisconnectAccount
+
+
+def build_fetch(
     settings: FetchSettings,
     clients: Clients,
     telemetry: Telemetry,
     *,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
-) -> RefreshFetch:
+) -> FetchUseCases:
     from xmetrics.crypto import TokenCipher
     from xmetrics.exporter import Exporter
     from xmetrics.queue import JobQueue
-    from xmetrics.services.refresh_fetch import RefreshFetch
+    from xmetrics.services.disconnect import DisconnectAccount
+    from xmetrics.services.dispatch import DispatchRun
+    from xmetrics.services.export_account import ExportAccount
+    from xmetrics.services.export_queued import ExportQueued
     from xmetrics.services.tokens import TokenKeeper
     from xmetrics.store import Store
     from xmetrics.x_api import XApi
@@ -150,13 +192,18 @@ def build_refresh_fetch(
     tokens = TokenKeeper(
         store, TokenCipher(clients.kms, settings.token_key_id), oauth, telemetry, clock=clock, sleep=sleep
     )
-    return RefreshFetch(
+    queue = JobQueue(lambda: clients.sqs, settings.fetch_queue_url) if settings.fetch_queue_url else None
+    export = ExportAccount(
         store,
         tokens,
         XApi(settings.x.api_base_url, session=session, clock=clock),
         Exporter(clients.s3, settings.bucket_name, settings.export_prefix),
         telemetry,
-        oauth=oauth,
-        queue=JobQueue(lambda: clients.sqs, settings.fetch_queue_url) if settings.fetch_queue_url else None,
         clock=clock,
+    )
+    return FetchUseCases(
+        export=export,
+        queued=ExportQueued(export, queue, telemetry, clock=clock),
+        dispatch=DispatchRun(store, export, telemetry, queue=queue),
+        disconnect=DisconnectAccount(store, tokens, oauth, telemetry),
     )

@@ -13,7 +13,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from xmetrics.errors import RateLimitedError, TransportError, UnauthorizedError, XApiError, XServerError
-from xmetrics.transport import DEFAULT_TIMEOUT, Backoff, Response, Session, new_session, send
+from xmetrics.limits import X_TIMEOUT
+from xmetrics.timeutil import iso_z
+from xmetrics.transport import Backoff, Response, Session, new_session, send
 
 TWEET_FIELDS = "attachments,created_at,public_metrics,non_public_metrics,organic_metrics"
 MEDIA_FIELDS = "media_key,type,duration_ms,public_metrics,non_public_metrics,organic_metrics"
@@ -38,10 +40,6 @@ class Timeline:
     retries: int = 0
 
 
-def iso(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class XApi:
     def __init__(
         self,
@@ -50,7 +48,7 @@ class XApi:
         session: Session | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        timeout: tuple[float, float] = X_TIMEOUT,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._session = session or new_session()
@@ -73,7 +71,6 @@ class XApi:
         start_time: datetime,
         end_time: datetime,
         wait_budget: Callable[[], float],
-        on_page: Callable[[int, int], None] | None = None,
     ) -> Timeline:
         """Every page of the user's posts in [start_time, end_time), or an exception: never a part.
 
@@ -81,8 +78,8 @@ class XApi:
         """
         params: dict[str, str] = {
             "max_results": str(PAGE_SIZE),
-            "start_time": iso(start_time),
-            "end_time": iso(end_time),
+            "start_time": iso_z(start_time),
+            "end_time": iso_z(end_time),
             "tweet.fields": TWEET_FIELDS,
             "expansions": EXPANSIONS,
             "media.fields": MEDIA_FIELDS,
@@ -94,8 +91,6 @@ class XApi:
             timeline.pages.append(body)
             timeline.retries += stats.retries
             timeline.rate_limited_waits += stats.waits
-            if on_page:
-                on_page(len(timeline.pages), len(body.get("data") or ()))
             next_token = (body.get("meta") or {}).get("next_token")
             if not next_token:
                 return timeline

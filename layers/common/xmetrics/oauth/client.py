@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from xmetrics import limits
 from xmetrics.config import XEndpoints
 from xmetrics.errors import DeadRefreshTokenError, OAuthError, TransportError
-from xmetrics.transport import Backoff, Response, Session, basic_auth, new_session, send
+from xmetrics.transport import Response, Session, basic_auth, new_session, send
 
-TOKEN_TIMEOUT = (3.05, 10.0)
 # X has answered a spent refresh token with invalid_request as well as invalid_grant.
 _DEAD_TOKEN_ERRORS = frozenset({"invalid_grant"})
 
@@ -24,10 +24,6 @@ _DEAD_TOKEN_ERRORS = frozenset({"invalid_grant"})
 class ClientCredentials:
     client_id: str
     client_secret: str | None = field(default=None, repr=False)
-
-    @property
-    def confidential(self) -> bool:
-        return bool(self.client_secret)
 
 
 @dataclass(frozen=True)
@@ -45,6 +41,9 @@ def _is_dead_token(error: str, description: str) -> bool:
 
 
 class OAuthClient:
+    """One HTTP request per call: retries are the caller's, since only the caller knows what a
+    retry may spend (the rotation protocol in services/tokens.py decides for the refresh grant)."""
+
     def __init__(
         self,
         endpoints: XEndpoints,
@@ -52,7 +51,7 @@ class OAuthClient:
         *,
         session: Session | None = None,
         clock: Callable[[], float] = time.time,
-        backoff: Backoff | None = None,
+        timeout: tuple[float, float] | None = None,
     ) -> None:
         self._x = endpoints
         # A callable is resolved on first use: a run whose tokens are fresh never reads the secret.
@@ -62,24 +61,20 @@ class OAuthClient:
         )
         self._session = session or new_session()
         self._clock = clock
-        self._backoff = backoff or Backoff(attempts=3)
+        self._timeout = timeout or limits.TOKEN_TIMEOUT
 
-    @property
-    def _credentials(self) -> ClientCredentials:
+    def credentials(self) -> ClientCredentials:
+        """The client credentials, read once (the token keeper reads them before taking a lease)."""
         if self._resolved is None:
             assert callable(self._source)
             self._resolved = self._source()
         return self._resolved
 
-    @property
-    def client_id(self) -> str:
-        return self._credentials.client_id
-
     def authorization_url(self, *, redirect_uri: str, scope: str, state: str, code_challenge: str) -> str:
         query = urlencode(
             {
                 "response_type": "code",
-                "client_id": self._credentials.client_id,
+                "client_id": self.credentials().client_id,
                 "redirect_uri": redirect_uri,
                 "scope": scope,
                 "state": state,
@@ -90,71 +85,57 @@ class OAuthClient:
         return f"{self._x.authorize_url}?{query}"
 
     def exchange_code(self, *, code: str, verifier: str, redirect_uri: str) -> TokenSet:
-        # A code works once: no retry after the request may have reached X.
+        # A code works once: never retried after the request may have reached X.
         body = {
             "grant_type": "authorization_code",
             "code": code,
             "redirect_uri": redirect_uri,
             "code_verifier": verifier,
         }
-        return self._token_set(self._post_token(body, retry_maybe_sent=False), previous_refresh=None)
+        return self._token_set(self._post_token(body), previous_refresh=None)
 
     def refresh(self, refresh_token: str) -> TokenSet:
-        """One refresh grant, retried only as DESIGN's rotation protocol step 5 allows."""
+        """One POST of the refresh grant.
+
+        TransportError(maybe_sent=True) when X may have rotated without us seeing the answer
+        (read timeout, 5xx, unreadable 200); DeadRefreshTokenError when X refuses the token.
+        """
         body = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-        return self._token_set(self._post_token(body, retry_maybe_sent=True), previous_refresh=refresh_token)
+        return self._token_set(self._post_token(body), previous_refresh=refresh_token)
 
     def revoke(self, token: str, token_type_hint: str) -> None:
         response = self._send(self._x.revoke_url, {"token": token, "token_type_hint": token_type_hint})
         if response.status_code != 200:
             raise self._error(response, dead_means_reconnect=False)
 
-    def _post_token(self, body: dict[str, str], *, retry_maybe_sent: bool) -> dict[str, Any]:
-        maybe_sent_retries = 1 if retry_maybe_sent else 0
-        attempt = 0
-        while True:
-            try:
-                response = self._send(self._x.token_url, body)
-            except TransportError as exc:
-                if not exc.maybe_sent and attempt < self._backoff.attempts - 1:
-                    self._backoff.pause(attempt)
-                    attempt += 1
-                    continue
-                # The request may have spent the token at X. One retry with the same token
-                # either succeeds (X never saw it) or proves it dead (invalid_grant).
-                if exc.maybe_sent and maybe_sent_retries > 0:
-                    maybe_sent_retries -= 1
-                    continue
-                raise
-            if response.status_code >= 500 and maybe_sent_retries > 0:
-                maybe_sent_retries -= 1
-                self._backoff.pause(attempt)
-                continue
-            if response.status_code == 401 and callable(self._source):
-                # The client secret was refused: it may have been rotated since this container read it.
-                self._resolved = None
-            if response.status_code != 200:
-                raise self._error(response, dead_means_reconnect=body["grant_type"] == "refresh_token")
-            try:
-                payload: dict[str, Any] = response.json()
-            except ValueError as exc:
-                # Like a lost answer: X may have rotated. The same one retry settles which.
-                if maybe_sent_retries > 0:
-                    maybe_sent_retries -= 1
-                    continue
-                raise OAuthError("invalid_response", "the token endpoint sent unreadable JSON", 502) from exc
-            return payload
+    def _post_token(self, body: dict[str, str]) -> dict[str, Any]:
+        response = self._send(self._x.token_url, body)
+        if response.status_code >= 500:
+            raise TransportError(f"token endpoint answered {response.status_code}", maybe_sent=True)
+        if response.status_code == 401 and callable(self._source):
+            # The client secret was refused: it may have been rotated since this container read it.
+            self._resolved = None
+        if response.status_code != 200:
+            raise self._error(response, dead_means_reconnect=body["grant_type"] == "refresh_token")
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            # Like a lost answer: X may have rotated.
+            raise TransportError("token endpoint sent unreadable JSON", maybe_sent=True)
+        return payload
 
     def _send(self, url: str, body: dict[str, str]) -> Response:
         fields = dict(body)
         headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
-        credentials = self._credentials
+        credentials = self.credentials()
         if credentials.client_secret:
             headers["Authorization"] = basic_auth(credentials.client_id, credentials.client_secret)
         else:
             fields["client_id"] = credentials.client_id
         body_bytes = urlencode(fields).encode()
-        return send(self._session, "POST", url, body=body_bytes, headers=headers, timeout=TOKEN_TIMEOUT)
+        return send(self._session, "POST", url, body=body_bytes, headers=headers, timeout=self._timeout)
 
     @staticmethod
     def _error(response: Response, *, dead_means_reconnect: bool) -> OAuthError:

@@ -1,39 +1,46 @@
-"""The token rotation protocol (DESIGN.md): the only code that calls X's refresh grant.
+"""The token rotation protocol (DESIGN.md), whole: the only code that calls X's refresh grant.
 
 X spends a refresh token on use. Two holders refreshing at once would leave one of them with
 a dead token, so nobody calls the token endpoint without first winning a lease on the account's
 current version, and the rotated tokens are written, conditioned on that version and lease,
-before anything else happens.
+before anything else happens. Lambda kills a function at its timeout, mid-line: a rotation starts
+only with time left for its worst case, and the lease outlasts that worst case (limits.py).
 """
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from xmetrics.crypto import DataKey, PlainTokens, SealedTokens, TokenCipher
+from xmetrics import limits
+from xmetrics.crypto import DataKey, PlainTokens, SealedTokens
+from xmetrics.deadline import Deadline
 from xmetrics.errors import (
     AccountNotFoundError,
+    DeadlineError,
     DeadRefreshTokenError,
     LeaseTimeoutError,
     NeedsReconnectError,
+    RotationNotStoredError,
     StoreUnavailableError,
     TokenConflictError,
+    TransportError,
+    XMetricsError,
 )
-from xmetrics.oauth.client import OAuthClient
-from xmetrics.store import ACTIVE, Account, Store
+from xmetrics.limits import SAFETY_SECONDS, RotationTiming
+from xmetrics.oauth.client import TokenSet
+from xmetrics.services.ports import AccountStore, Cipher, OAuth
+from xmetrics.store import ACTIVE, Account
 from xmetrics.telemetry import Telemetry
 from xmetrics.timeutil import from_epoch, iso_z
 
 # An access token with less than this left is refreshed first: a page fetch must not outlive it.
 REFRESH_MARGIN_SECONDS = 300
-# Longer than a refresh can take (3 connect tries + 2 sends of 10 s read timeout + backoff),
-# so a live holder never loses its lease mid-request.
-LEASE_SECONDS = 60
-# How long a loser waits for the holder's new tokens before giving up on this run.
-WAIT_SECONDS = 75
+# A rotation that lost its write to a reconnect re-reads the account; a third loss is a failure.
+_MAX_CONFLICTS = 2
 
 
 @dataclass(frozen=True)
@@ -46,13 +53,15 @@ class AccessGrant:
 class TokenKeeper:
     def __init__(
         self,
-        store: Store,
-        cipher: TokenCipher,
-        oauth: OAuthClient,
+        store: AccountStore,
+        cipher: Cipher,
+        oauth: OAuth,
         telemetry: Telemetry,
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        timing: RotationTiming | None = None,
     ) -> None:
         self._store = store
         self._cipher = cipher
@@ -60,14 +69,17 @@ class TokenKeeper:
         self._telemetry = telemetry
         self._clock = clock
         self._sleep = sleep
+        self._rand = rand
+        self._timing = timing or limits.ROTATION
 
-    def access_token(self, user_id: str, *, rejected: str | None = None) -> AccessGrant:
+    def access_token(self, user_id: str, deadline: Deadline, *, rejected: str | None = None) -> AccessGrant:
         """A usable access token for the account, refreshing it if due.
 
         `rejected` is a token X just answered 401 to: if it is still the stored one, refresh now
         even though its expiry says it is valid.
         """
-        deadline = self._clock() + WAIT_SECONDS
+        wait_until: float | None = None
+        conflicts = 0
         key: DataKey | None = None
         pause = 0.05
         while True:
@@ -80,24 +92,49 @@ class TokenKeeper:
                 # One KMS call per run: the data key survives rotations (only a reconnect replaces it).
                 key = self._cipher.open_data_key(user_id, account.sealed.data_key)
             tokens = self._cipher.open(user_id, key, account.sealed)
-            now = self._clock()
-            due = account.access_expires_at - now <= REFRESH_MARGIN_SECONDS
+            due = account.access_expires_at - self._clock() <= REFRESH_MARGIN_SECONDS
             if not due and tokens.access_token != rejected:
                 return AccessGrant(tokens.access_token, account, refreshed=False)
+            self._require_time(deadline, user_id)
+            # Read before the lease: a slow Secrets Manager call must not eat into the lease.
+            self._oauth.credentials()
+            self._require_time(deadline, user_id)
             owner = uuid.uuid4().hex
-            try:
-                self._store.acquire_lease(
-                    user_id, version=account.version, owner=owner, now=now, until=now + LEASE_SECONDS
-                )
-            except TokenConflictError:
+            if not self._lease(account, owner):
                 # Someone else is refreshing (or just did): wait for a new version, then re-read.
-                if self._clock() + pause > deadline:
-                    raise LeaseTimeoutError(user_id) from None
+                if wait_until is None:
+                    wait_until = self._clock() + self._timing.loser_wait_seconds
+                if self._clock() + pause > wait_until:
+                    raise LeaseTimeoutError(user_id)
+                if not deadline.allows(pause + SAFETY_SECONDS):
+                    raise DeadlineError("the invocation ran out of time waiting for another run's refresh")
                 self._telemetry.count("LeaseWaits")
                 self._sleep(pause)
                 pause = min(pause * 2, 2.0)
                 continue
-            return self._rotate(account, key, tokens, owner, lease_until=now + LEASE_SECONDS)
+            try:
+                return self._rotate(account, key, tokens, owner, deadline)
+            except TokenConflictError:
+                # A reconnect or a disconnect replaced the tokens while we held the lease: what is
+                # stored now is the truth, so read it again.
+                conflicts += 1
+                if conflicts > _MAX_CONFLICTS:
+                    raise
+
+    def _lease(self, account: Account, owner: str) -> bool:
+        now = self._clock()
+        try:
+            self._store.acquire_lease(
+                account.user_id,
+                version=account.version,
+                owner=owner,
+                now=now,
+                until=now + self._timing.lease_seconds,
+            )
+        except TokenConflictError as exc:
+            # Ours after all when an SDK retry of our own lease write lost its first answer.
+            return exc.current is not None and exc.current.lease_owner == owner
+        return True
 
     def current(self, user_id: str) -> PlainTokens | None:
         """The stored tokens as they are, without refreshing (for revoking them)."""
@@ -107,12 +144,26 @@ class TokenKeeper:
         key = self._cipher.open_data_key(user_id, account.sealed.data_key)
         return self._cipher.open(user_id, key, account.sealed)
 
+    def _require_time(self, deadline: Deadline, user_id: str) -> None:
+        if not deadline.allows(self._timing.start_seconds):
+            self._telemetry.count("RotationDeferred")
+            self._telemetry.warning(
+                "not enough time left to refresh the token safely; handed back",
+                user_id=user_id,
+                remaining_seconds=round(deadline.remaining(), 1),
+                needed_seconds=round(self._timing.start_seconds, 1),
+            )
+            raise DeadlineError(
+                f"not enough time left in this invocation to refresh the token safely "
+                f"(needs {self._timing.start_seconds:.0f} s); handed back untouched"
+            )
+
     def _rotate(
-        self, account: Account, key: DataKey, tokens: PlainTokens, owner: str, *, lease_until: float
+        self, account: Account, key: DataKey, tokens: PlainTokens, owner: str, deadline: Deadline
     ) -> AccessGrant:
         user_id = account.user_id
         try:
-            fresh = self._oauth.refresh(tokens.refresh_token)
+            fresh = self._grant(tokens.refresh_token)
         except DeadRefreshTokenError as exc:
             self._store.mark_needs_reconnect(
                 user_id,
@@ -126,39 +177,57 @@ class TokenKeeper:
             )
             raise NeedsReconnectError(user_id) from exc
         except BaseException:
-            self._store.release_lease(user_id, owner=owner)
+            self._release(user_id, owner)
             raise
         # Nothing may come between X's answer and this write: the old refresh token is now spent.
         sealed = self._cipher.seal(
             user_id, key, PlainTokens(fresh.access_token, fresh.refresh_token or tokens.refresh_token)
         )
-        version = self._persist(account, owner, sealed, fresh.expires_at, fresh.scope, lease_until)
+        version = self._persist(account, owner, sealed, fresh, deadline)
         self._telemetry.count("RefreshSucceeded")
-        rotated = Account(
-            **{
-                **account.__dict__,
-                "version": version,
-                "sealed": sealed,
-                "access_expires_at": fresh.expires_at,
-                "lease_owner": None,
-                "lease_until": None,
-            }
+        rotated = replace(
+            account,
+            version=version,
+            sealed=sealed,
+            access_expires_at=fresh.expires_at,
+            lease_owner=None,
+            lease_until=None,
         )
         return AccessGrant(fresh.access_token, rotated, refreshed=True)
 
+    def _grant(self, refresh_token: str) -> TokenSet:
+        """Step 5: retry a POST that surely never reached X; send once more, with the same token,
+        one whose answer may have been lost: X either never saw it, or now answers invalid_grant."""
+        connect_retries = resends = 0
+        while True:
+            try:
+                return self._oauth.refresh(refresh_token)
+            except TransportError as exc:
+                if not exc.maybe_sent and connect_retries < self._timing.connect_retries:
+                    connect_retries += 1
+                elif exc.maybe_sent and resends < self._timing.resends:
+                    resends += 1
+                else:
+                    raise
+            self._telemetry.count("TokenRetries")
+            self._sleep(self._rand() * self._timing.backoff_cap)
+
+    def _release(self, user_id: str, owner: str) -> None:
+        try:
+            self._store.release_lease(user_id, owner=owner)
+        except XMetricsError:
+            # The lease runs out by itself; the error being handled says more than this one.
+            self._telemetry.count("LeaseReleaseFailed")
+
     def _persist(
-        self,
-        account: Account,
-        owner: str,
-        sealed: SealedTokens,
-        access_expires_at: float,
-        scope: str | None,
-        lease_until: float,
+        self, account: Account, owner: str, sealed: SealedTokens, fresh: TokenSet, deadline: Deadline
     ) -> int:
         """Write rotated tokens; X has already spent the old refresh token, so this write must land.
 
-        Transient failures are retried for as long as the lease is ours. A conflict may mean
-        our own write landed and only its answer was lost: the stored ciphertext tells.
+        Retried until the invocation's deadline, past the lease if need be: the write is
+        conditional on our lease, so a late write can only land if nobody took the lease over.
+        A conflict may mean our own write landed and only its answer was lost: the stored
+        ciphertext tells.
         """
         pause = 0.2
         while True:
@@ -168,23 +237,38 @@ class TokenKeeper:
                     version=account.version,
                     owner=owner,
                     sealed=sealed,
-                    access_expires_at=access_expires_at,
-                    scope=scope or account.scope,
+                    access_expires_at=fresh.expires_at,
+                    scope=fresh.scope or account.scope,
                     now_iso=iso_z(from_epoch(self._clock())),
                 )
-            except TokenConflictError:
-                stored = self._store.get_account(account.user_id)
+            except TokenConflictError as exc:
+                stored = exc.current if exc.current is not None else self._read_back(account.user_id)
                 if stored is not None and stored.sealed == sealed:
                     return stored.version
+                self._telemetry.count("RotationWriteLost")
+                self._telemetry.warning(
+                    "rotated tokens were not stored: the account changed meanwhile", user_id=account.user_id
+                )
                 raise
-            except StoreUnavailableError:
-                if self._clock() + pause >= lease_until:
+            except StoreUnavailableError as exc:
+                if not deadline.allows(pause + 1.0):
                     self._telemetry.count("RotationWriteFailed")
                     self._telemetry.warning(
-                        "rotated tokens could not be stored; the account will need a reconnect",
+                        "rotated tokens could not be stored before the deadline; "
+                        "the account will need a reconnect",
                         user_id=account.user_id,
+                        error=str(exc),
                     )
-                    raise
+                    raise RotationNotStoredError(
+                        f"X rotated the refresh token but {exc} until the deadline; "
+                        "reconnect the account via /connect"
+                    ) from exc
                 self._telemetry.count("RotationWriteRetries")
                 self._sleep(pause)
                 pause = min(pause * 2, 5.0)
+
+    def _read_back(self, user_id: str) -> Account | None:
+        try:
+            return self._store.get_account(user_id)
+        except StoreUnavailableError:
+            return None

@@ -1,0 +1,67 @@
+"""What the fetch function's use cases answer: one shape each, as DESIGN.md's events section says."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Always said, even when zero or false: a reader must not have to guess what a missing key means.
+_ALWAYS = frozenset({"user_id", "status", "tweets", "refreshed", "errors"})
+
+
+@dataclass
+class Summary:
+    """One account's run: exported | needs_reconnect | not_found | failed."""
+
+    user_id: str
+    status: str
+    tweets: int = 0
+    key: str | None = None
+    refreshed: bool = False
+    pages: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    # Epoch seconds X's rate limit resets at: a queued job is handed back to SQS until then.
+    retry_after: float | None = None
+    skipped: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k in _ALWAYS or v not in (None, False, 0, [])}
+
+
+@dataclass
+class DispatchResult:
+    """The scheduled run: jobs queued (or, without a queue, each account's summary)."""
+
+    snapshot_at: str
+    status: str = "dispatched"  # dispatched | failed
+    accounts: int = 0
+    queued: int = 0
+    summaries: list[Summary] = field(default_factory=list)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "snapshot_at": self.snapshot_at,
+            "status": self.status,
+            "accounts": self.accounts,
+        }
+        if self.summaries:
+            out["results"] = [s.as_dict() for s in self.summaries]
+            out["exported"] = sum(s.status == "exported" for s in self.summaries)
+        else:
+            out["queued"] = self.queued
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
+class DisconnectResult:
+    user_id: str
+    status: str  # disconnected | not_found | failed
+    revoked: bool = False
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}

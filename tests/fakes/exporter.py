@@ -1,0 +1,36 @@
+"""An export sink in memory: objects by key, each write counted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from xmetrics.exporter import ExportedObject, export_key
+
+
+@dataclass
+class FakeExporter:
+    prefix: str = "x-metrics"
+    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    writes: int = 0
+
+    def key_for(
+        self, user_id: str, snapshot: datetime, *, window: tuple[datetime, datetime] | None = None
+    ) -> str:
+        return export_key(self.prefix, user_id, snapshot, window=window)
+
+    def put(
+        self,
+        user_id: str,
+        snapshot: datetime,
+        records: Iterable[dict[str, Any]],
+        *,
+        window: tuple[datetime, datetime] | None = None,
+    ) -> ExportedObject:
+        rows = list(records)
+        key = self.key_for(user_id, snapshot, window=window)
+        self.objects[key] = rows
+        self.writes += 1
+        return ExportedObject(key=key, count=len(rows), size=sum(len(str(r)) for r in rows))

@@ -1,0 +1,128 @@
+"""An in-memory account store with DynamoDB's conditional-write semantics (store.py's contract),
+and hooks to fail or slow any call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+
+from xmetrics.crypto import SealedTokens
+from xmetrics.errors import AccountNotFoundError, StoreUnavailableError, TokenConflictError
+from xmetrics.store import ACTIVE, NEEDS_RECONNECT, Account
+
+# A hook gets the operation's name and may raise (a fault) or advance a clock (a slow call).
+Hook = Callable[[str], None]
+
+
+@dataclass
+class FakeStore:
+    accounts: dict[str, Account] = field(default_factory=dict)
+    hook: Hook = lambda operation: None
+    calls: list[str] = field(default_factory=list)
+    # Called after a write is applied and before its answer returns: raising here is "landed,
+    # but the answer was lost".
+    after_write: Hook = lambda operation: None
+
+    def _enter(self, operation: str) -> None:
+        self.calls.append(operation)
+        self.hook(operation)
+
+    def connect(
+        self, user_id: str, sealed: SealedTokens, access_expires_at: float, username: str = "u"
+    ) -> int:
+        before = self.accounts.get(user_id)
+        version = (before.version if before else 0) + 1
+        self.accounts[user_id] = Account(
+            user_id=user_id,
+            username=username,
+            status=ACTIVE,
+            version=version,
+            access_expires_at=access_expires_at,
+            scope="tweet.read users.read offline.access",
+            sealed=sealed,
+        )
+        return version
+
+    def get_account(self, user_id: str) -> Account | None:
+        self._enter("get_account")
+        return self.accounts.get(user_id)
+
+    def acquire_lease(self, user_id: str, *, version: int, owner: str, now: float, until: float) -> None:
+        self._enter("acquire_lease")
+        account = self.accounts.get(user_id)
+        free = account is not None and (account.lease_until is None or account.lease_until < now)
+        if account is None or account.version != version or not free:
+            raise TokenConflictError("lease held or tokens changed", current=account)
+        self.accounts[user_id] = replace(account, lease_owner=owner, lease_until=until)
+        self.after_write("acquire_lease")
+
+    def complete_rotation(
+        self,
+        user_id: str,
+        *,
+        version: int,
+        owner: str,
+        sealed: SealedTokens,
+        access_expires_at: float,
+        scope: str,
+        now_iso: str,
+    ) -> int:
+        self._enter("complete_rotation")
+        account = self.accounts.get(user_id)
+        if account is None or account.version != version or account.lease_owner != owner:
+            raise TokenConflictError("lost the lease before writing rotated tokens", current=account)
+        self.accounts[user_id] = replace(
+            account,
+            version=version + 1,
+            sealed=sealed,
+            access_expires_at=access_expires_at,
+            scope=scope,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now_iso,
+        )
+        self.after_write("complete_rotation")
+        return version + 1
+
+    def release_lease(self, user_id: str, *, owner: str) -> None:
+        self._enter("release_lease")
+        account = self.accounts.get(user_id)
+        if account is not None and account.lease_owner == owner:
+            self.accounts[user_id] = replace(account, lease_owner=None, lease_until=None)
+
+    def mark_needs_reconnect(self, user_id: str, *, version: int, reason: str, now_iso: str) -> bool:
+        self._enter("mark_needs_reconnect")
+        account = self.accounts.get(user_id)
+        if account is None or account.version != version:
+            return False
+        self.accounts[user_id] = replace(
+            account, status=NEEDS_RECONNECT, last_error=reason, lease_owner=None, lease_until=None
+        )
+        return True
+
+    def record_export(self, user_id: str, *, key: str, count: int, at_iso: str) -> None:
+        self._enter("record_export")
+        account = self.accounts.get(user_id)
+        if account is None:
+            raise AccountNotFoundError(user_id)
+        self.accounts[user_id] = replace(
+            account, last_export={"key": key, "count": str(count), "at": at_iso}, last_error=None
+        )
+
+    def record_error(self, user_id: str, *, message: str, at_iso: str) -> None:
+        self._enter("record_error")
+        account = self.accounts.get(user_id)
+        if account is not None:
+            self.accounts[user_id] = replace(account, last_error=message)
+
+    def active_account_ids(self) -> Iterator[str]:
+        self._enter("active_account_ids")
+        return iter([a.user_id for a in self.accounts.values() if a.status == ACTIVE])
+
+    def delete_account(self, user_id: str) -> bool:
+        self._enter("delete_account")
+        return self.accounts.pop(user_id, None) is not None
+
+
+def throttled(operation: str) -> StoreUnavailableError:
+    return StoreUnavailableError(operation, "ThrottlingException")
