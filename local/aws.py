@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +80,6 @@ class Resources:
     key_id: str
     key_arn: str
     queue_url: str
-    dead_letter_queue_url: str
     resolver: Resolver
 
 
@@ -201,7 +199,7 @@ def provision(
     resolver.attributes["FetchQueue.Arn"] = queue_arn
     resolver.physical["HttpApi"] = "local"
     return Resources(
-        endpoint, dynamodb_endpoint, table, bucket, secret_arn, key_id, key_arn, queue_url, dlq_url, resolver
+        endpoint, dynamodb_endpoint, table, bucket, secret_arn, key_id, key_arn, queue_url, resolver
     )
 
 
@@ -217,7 +215,3 @@ def aws_environment(endpoint: str, dynamodb_endpoint: str | None = None) -> dict
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
     }
-
-
-def apply_environment(values: dict[str, str]) -> None:
-    os.environ.update(values)

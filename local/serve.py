@@ -15,15 +15,16 @@ from typing import Any
 
 from local.gateway import LocalGateway
 from local.stack import LocalStack
-from local.template import ROOT
+from local.template import ROOT, load
 from local.x_sandbox import XSandbox
 
 STATE_FILE = ROOT / ".local-stack.json"
-REAL_X = {
-    "XAuthorizeUrl": "https://x.com/i/oauth2/authorize",
-    "XTokenUrl": "https://api.x.com/2/oauth2/token",
-    "XApiBaseUrl": "https://api.x.com",
-}
+
+
+def real_x() -> dict[str, str]:
+    """X's endpoints as a deploy gets them: the template's own parameter defaults."""
+    parameters = load()["Parameters"]
+    return {name: str(parameters[name]["Default"]) for name in ("XAuthorizeUrl", "XTokenUrl", "XApiBaseUrl")}
 
 
 def main() -> None:
@@ -39,7 +40,7 @@ def main() -> None:
     sandbox: XSandbox | None = None
     if client_id:
         stack = LocalStack.start(
-            client_id=client_id, client_secret=os.environ.get("X_CLIENT_SECRET") or None, x_urls=REAL_X
+            client_id=client_id, client_secret=os.environ.get("X_CLIENT_SECRET") or None, x_urls=real_x()
         )
     else:
         sandbox = XSandbox(auto_consent=False).start()
