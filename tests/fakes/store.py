@@ -61,7 +61,7 @@ class FakeStore:
         user_id: str,
         *,
         version: int,
-        owner: str,
+        spent: bytes,
         sealed: SealedTokens,
         access_expires_at: float,
         scope: str,
@@ -69,10 +69,14 @@ class FakeStore:
     ) -> int:
         self._enter("complete_rotation")
         account = self.accounts.get(user_id)
-        if account is None or account.version != version or account.lease_owner != owner:
-            raise TokenConflictError("lost the lease before writing rotated tokens", current=account)
+        if account is None or account.version != version or account.sealed.refresh_token != spent:
+            raise TokenConflictError(
+                "the tokens changed before the rotated ones were written", current=account
+            )
         self.accounts[user_id] = replace(
             account,
+            status=ACTIVE,
+            last_error=None,
             version=version + 1,
             sealed=sealed,
             access_expires_at=access_expires_at,

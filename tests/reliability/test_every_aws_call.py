@@ -161,7 +161,12 @@ def _scaled_rotation(monkeypatch: pytest.MonkeyPatch) -> None:
     (holder < loser wait = start < lease): a refused rotation write is retried until the deadline
     (10 s here, not 300), and the lease it leaves behind runs out seconds later, not minutes."""
     scaled = replace(
-        limits.ROTATION, holder_seconds=3.0, loser_wait_seconds=4.0, start_seconds=4.0, lease_seconds=5.0
+        limits.ROTATION,
+        write_seconds=1.0,
+        holder_seconds=3.0,
+        loser_wait_seconds=4.0,
+        start_seconds=4.0,
+        lease_seconds=5.0,
     )
     assert scaled.start_seconds < FAULT_TIMEOUT
     monkeypatch.setattr(limits, "ROTATION", scaled)
@@ -542,7 +547,8 @@ def _recover(bench: Bench, path: Path, case: Case, run: Run, outcome: Outcome) -
             outcome.problems.append(f"disconnecting again did not remove the account: {after.answer!r}")
         return
     if not path.token_dead and bench.token_lost():
-        if case.site.expression and ROTATION_WRITE in case.site.expression and _says_failed(run):
+        refused = (case.site, *case.triggers)
+        if any(s.expression and ROTATION_WRITE in s.expression for s in refused) and _says_failed(run):
             _report_loss(bench, case, outcome)
             return
         outcome.problems.append("the stored refresh token is no longer the one X holds live")

@@ -408,11 +408,11 @@ def test_without_the_keeper_retry_a_throttled_write_loses_the_token(
     flows.connect(stack)
     make_refresh_due(stack)
 
-    def once(self: TokenKeeper, account: Any, owner: str, sealed: Any, fresh: Any, _: Any) -> int:
+    def once(self: TokenKeeper, account: Any, sealed: Any, fresh: Any, _: Any) -> int:
         return self._store.complete_rotation(
             account.user_id,
             version=account.version,
-            owner=owner,
+            spent=account.sealed.refresh_token,
             sealed=sealed,
             access_expires_at=fresh.expires_at,
             scope=fresh.scope or account.scope,

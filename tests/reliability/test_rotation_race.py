@@ -118,7 +118,7 @@ def test_without_the_lease_the_race_spends_tokens(stack: LocalStack, monkeypatch
     def no_lease(self: Store, *args: object, **kwargs: object) -> None:
         return None
 
-    def blind_write(self: Store, user_id: str, *, version: int, owner: str, **values: object) -> int:
+    def blind_write(self: Store, user_id: str, *, version: int, spent: bytes, **values: object) -> int:
         item = account_item(stack)
         return self.save_connection(user_id=user_id, username=item["username"]["S"], **values)  # type: ignore[arg-type]
 

@@ -468,13 +468,11 @@ def test_a_year_of_hourly_rotations_under_faults_loses_no_token(figures: Figures
 class _WriteOnce(TokenKeeper):
     """The keeper without its write retry: one attempt at storing the rotated tokens."""
 
-    def _persist(
-        self, account: Account, owner: str, sealed: SealedTokens, fresh: TokenSet, deadline: Deadline
-    ) -> int:
+    def _persist(self, account: Account, sealed: SealedTokens, fresh: TokenSet, deadline: Deadline) -> int:
         return self._store.complete_rotation(
             account.user_id,
             version=account.version,
-            owner=owner,
+            spent=account.sealed.refresh_token,
             sealed=sealed,
             access_expires_at=fresh.expires_at,
             scope=fresh.scope or account.scope,

@@ -165,3 +165,27 @@ def test_a_queue_that_refuses_the_jobs_makes_the_scheduled_run_say_failed(world:
     )
     assert result.as_dict()["status"] == "failed" and "SQS SendMessageBatch" in str(result.error)
     assert world.telemetry.metrics["DispatchFailed"] == 1
+
+
+def test_a_redelivered_message_already_exported_calls_no_one(world: World) -> None:
+    # Given: the export of this snapshot landed, and the token is now due
+    first = world.export.run(make_job(USER, SNAPSHOT), world.clock.deadline(300), skip_if_done=True)
+    world.store.accounts[USER] = replace(world.store.accounts[USER], access_expires_at=world.clock() + 10)
+    calls_before = world.timelines.calls
+    # When: SQS delivers the same message again
+    again = world.export.run(make_job(USER, SNAPSHOT), world.clock.deadline(300), skip_if_done=True)
+    # Then: acknowledged from last_export: no refresh, no timeline, no write
+    assert again.skipped and again.key == first.key and again.tweets == first.tweets
+    assert world.x.posts == 0 and world.timelines.calls == calls_before and world.exporter.writes == 1
+
+
+@pytest.mark.parametrize(
+    "damage", [KeyError("id"), TypeError("list"), AttributeError("get"), ValueError("x")]
+)
+def test_an_answer_of_the_wrong_shape_is_a_failed_status(world: World, damage: Exception) -> None:
+    def broken(*args: object, **kwargs: object) -> object:
+        raise damage
+
+    world.timelines.timeline = broken  # type: ignore[method-assign,assignment]
+    summary = world.run()
+    assert summary.status == "failed" and type(damage).__name__ in str(summary.error)

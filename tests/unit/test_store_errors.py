@@ -57,7 +57,7 @@ OPERATIONS = [
         lambda s: s.complete_rotation(
             USER,
             version=3,
-            owner=OWNER,
+            spent=SEALED.refresh_token,
             sealed=SEALED,
             access_expires_at=7200.0,
             scope="tweet.read",
@@ -212,7 +212,13 @@ def test_a_lost_rotation_write_shows_whether_it_was_our_own(dynamodb: Any) -> No
         # When: the retry's condition fails against our own write
         with pytest.raises(TokenConflictError) as raised:
             Store(dynamodb, TABLE).complete_rotation(
-                USER, version=3, owner=OWNER, sealed=SEALED, access_expires_at=7200.0, scope="s", now_iso=NOW
+                USER,
+                version=3,
+                spent=SEALED.refresh_token,
+                sealed=SEALED,
+                access_expires_at=7200.0,
+                scope="s",
+                now_iso=NOW,
             )
     # Then: the conflict carries the standing item, whose ciphertext is ours
     assert raised.value.current is not None
@@ -225,7 +231,13 @@ def test_a_rotation_conflict_without_the_item_says_so(dynamodb: Any) -> None:
         # When: the rotation write fails its condition
         with pytest.raises(TokenConflictError) as raised:
             Store(dynamodb, TABLE).complete_rotation(
-                USER, version=3, owner=OWNER, sealed=SEALED, access_expires_at=7200.0, scope="s", now_iso=NOW
+                USER,
+                version=3,
+                spent=SEALED.refresh_token,
+                sealed=SEALED,
+                access_expires_at=7200.0,
+                scope="s",
+                now_iso=NOW,
             )
     # Then: there is nothing to compare against
     assert raised.value.current is None

@@ -32,8 +32,10 @@ AWS_MAX_ATTEMPTS = 8
 DYNAMODB_CONNECT_TIMEOUT = 2.0
 DYNAMODB_READ_TIMEOUT = 5.0
 DYNAMODB_MAX_ATTEMPTS = 3
-# botocore's standard mode sleeps rand * min(20, 2 ** attempt) seconds between attempts.
+# botocore's standard mode sleeps rand * min(20, 2 ** attempt) seconds between attempts, and up to
+# 5 s more when the service sends x-amz-retry-after.
 _SDK_BACKOFF_CAP = 20.0
+_SDK_RETRY_AFTER_MAX = 5.0
 
 # Kept back from the Lambda's remaining time for the export's S3 write and the account update
 # after a 429 wait.
@@ -44,7 +46,7 @@ SAFETY_SECONDS = 10.0
 
 def sdk_call_seconds(connect: float, read: float, attempts: int) -> float:
     """The longest one botocore call can take: every attempt times out, with the longest pauses."""
-    pauses = sum(min(_SDK_BACKOFF_CAP, 2.0**attempt) for attempt in range(1, attempts))
+    pauses = sum(min(_SDK_BACKOFF_CAP, 2.0**attempt) + _SDK_RETRY_AFTER_MAX for attempt in range(1, attempts))
     return attempts * (connect + read) + pauses
 
 

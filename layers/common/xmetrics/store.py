@@ -31,6 +31,8 @@ _SAME_VERSION = "version = :v"
 # live holders can never overlap.
 _LEASE_FREE = "(attribute_not_exists(lease_until) OR lease_until < :now)"
 _LEASE_MINE = "lease_owner = :me"
+# The refresh token a rotation spent at X is still the stored one: nobody replaced it meanwhile.
+_SPENT_TOKEN = "refresh_token = :spent"
 _EXISTS = "attribute_exists(pk)"
 
 
@@ -281,26 +283,39 @@ class Store:
         user_id: str,
         *,
         version: int,
-        owner: str,
+        spent: bytes,
         sealed: SealedTokens,
         access_expires_at: float,
         scope: str,
         now_iso: str,
     ) -> int:
-        """Write the rotated tokens and drop the lease in one conditional write."""
+        """Write the rotated tokens and drop the lease in one conditional write.
+
+        Conditioned on the version and on the refresh token X just rotated (`spent`, as stored),
+        not on holding the lease: whoever got X's answer for that token holds the only live one,
+        so this write must win even after the lease ran out and another run took it (that run can
+        only be refused by X). The account is active again if that run marked it otherwise.
+        """
         values = _token_values(sealed, access_expires_at, scope, now_iso)
-        values.update({":v": _n(version), ":me": _s(owner), ":next": _n(version + 1)})
+        values.update(
+            {":v": _n(version), ":spent": _b(spent), ":next": _n(version + 1), ":active": _s(ACTIVE)}
+        )
 
         def lost(exc: ClientError) -> Exception:
-            return TokenConflictError("lost the lease before writing rotated tokens", current=_standing(exc))
+            return TokenConflictError(
+                "the tokens changed before the rotated ones were written", current=_standing(exc)
+            )
 
         with _translate("UpdateItem", conflict=lost):
             self._db.update_item(
                 TableName=self._table,
                 Key=_account_key(user_id),
-                UpdateExpression=f"SET {_SET_TOKENS}, version = :next REMOVE lease_owner, lease_until",
-                ConditionExpression=f"{_SAME_VERSION} AND {_LEASE_MINE}",
-                ExpressionAttributeNames={"#scope": "scope"},
+                UpdateExpression=(
+                    f"SET {_SET_TOKENS}, version = :next, #status = :active "
+                    "REMOVE lease_owner, lease_until, last_error"
+                ),
+                ConditionExpression=f"{_SAME_VERSION} AND {_SPENT_TOKEN}",
+                ExpressionAttributeNames={"#scope": "scope", "#status": "status"},
                 ExpressionAttributeValues=values,
                 # The SDK retries a write whose answer was lost; the retry then fails its condition
                 # against our own landed write. The item it ran into tells that apart from a real loss.

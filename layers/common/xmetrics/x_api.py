@@ -137,7 +137,8 @@ class XApi:
         title, detail = _problem(response)
         if status == 429:
             reset = response.headers.get("x-rate-limit-reset", "")
-            reset_at = float(reset) if reset.isdigit() else self._clock() + 60.0
+            # isascii: str.isdigit() also accepts digits float() refuses, such as "²".
+            reset_at = float(reset) if reset.isascii() and reset.isdigit() else self._clock() + 60.0
             raise RateLimitedError(reset_at, detail)
         if status == 401:
             raise UnauthorizedError(status, title, detail)

@@ -16,6 +16,7 @@ from xmetrics.config import XEndpoints
 from xmetrics.errors import DeadRefreshTokenError, OAuthError, TransportError
 from xmetrics.transport import Response, Session, basic_auth, new_session, send
 
+_MAX_EXPIRES_IN = 30 * 24 * 3600
 # X has answered a spent refresh token with invalid_request as well as invalid_grant.
 _DEAD_TOKEN_ERRORS = frozenset({"invalid_grant"})
 
@@ -157,7 +158,9 @@ class OAuthClient:
             raise OAuthError("invalid_response", "the token endpoint sent no access_token", 502)
         refresh = payload.get("refresh_token")
         expires_in = payload.get("expires_in", 7200)
-        if not isinstance(expires_in, int | float) or expires_in <= 0:
+        # X says 7200; anything not a plausible lifetime (inf, nan, 1e300 are not numbers DynamoDB
+        # stores) is taken as X's documented default rather than failing the rotated token's write.
+        if not isinstance(expires_in, int | float) or not 0 < expires_in <= _MAX_EXPIRES_IN:
             expires_in = 7200
         return TokenSet(
             access_token=access,

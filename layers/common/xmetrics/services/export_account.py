@@ -71,6 +71,12 @@ class ExportAccount:
             return Summary(job.user_id, "failed", error=str(exc))
         except XMetricsError as exc:
             return self._failed(job, exc)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # A shape X's answers should never have (a post without an id, a list for an object):
+            # the run fails with a status, and the log names the kind of damage, not the data.
+            return self._failed(
+                job, XMetricsError(f"X sent an answer this app cannot read ({type(exc).__name__})")
+            )
 
     def _failed(self, job: FetchJob, exc: XMetricsError) -> Summary:
         message = describe(exc)
@@ -85,14 +91,18 @@ class ExportAccount:
         return Summary(job.user_id, "failed", error=message)
 
     def _run(self, job: FetchJob, deadline: Deadline, skip_if_done: bool) -> Summary:
-        grant = self._tokens.access_token(job.user_id, deadline)
-        last = grant.account.last_export or {}
+        account = self._store.get_account(job.user_id)
+        if account is None:
+            raise AccountNotFoundError(job.user_id)
+        last = account.last_export or {}
         key = self._exporter.key_for(job.user_id, job.snapshot, window=job.window)
         if skip_if_done and last.get("key") == key:
-            # A redelivered message whose export already landed: the object is there, nothing to redo.
+            # A redelivered message whose export already landed: the object is there, nothing to
+            # redo, and no token to refresh for it.
             return Summary(
                 job.user_id, "exported", key=key, skipped=True, tweets=int(float(last.get("count", 0)))
             )
+        grant = self._tokens.access_token(job.user_id, deadline, known=account)
         try:
             timeline = self._timeline(grant, job, deadline)
         except UnauthorizedError:

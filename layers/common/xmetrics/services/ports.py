@@ -29,7 +29,7 @@ class AccountStore(Protocol):
         user_id: str,
         *,
         version: int,
-        owner: str,
+        spent: bytes,
         sealed: SealedTokens,
         access_expires_at: float,
         scope: str,

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import NoReturn
 
 from xmetrics import limits
 from xmetrics.crypto import DataKey, PlainTokens, SealedTokens
@@ -72,35 +73,41 @@ class TokenKeeper:
         self._rand = rand
         self._timing = timing or limits.ROTATION
 
-    def access_token(self, user_id: str, deadline: Deadline, *, rejected: str | None = None) -> AccessGrant:
+    def access_token(
+        self,
+        user_id: str,
+        deadline: Deadline,
+        *,
+        rejected: str | None = None,
+        known: Account | None = None,
+    ) -> AccessGrant:
         """A usable access token for the account, refreshing it if due.
 
         `rejected` is a token X just answered 401 to: if it is still the stored one, refresh now
-        even though its expiry says it is valid.
+        even though its expiry says it is valid. `known` is the account as the caller has just
+        read it (consistently), to save this a second read.
         """
         wait_until: float | None = None
         conflicts = 0
         key: DataKey | None = None
         pause = 0.05
         while True:
-            account = self._store.get_account(user_id)
+            account, known = known or self._store.get_account(user_id), None
             if account is None:
                 raise AccountNotFoundError(user_id)
             if account.status != ACTIVE:
                 raise NeedsReconnectError(user_id)
-            if key is None or key.encrypted != account.sealed.data_key:
-                # One KMS call per run: the data key survives rotations (only a reconnect replaces it).
-                key = self._cipher.open_data_key(user_id, account.sealed.data_key)
-            tokens = self._cipher.open(user_id, key, account.sealed)
+            key, tokens = self._open(account, key)
             due = account.access_expires_at - self._clock() <= REFRESH_MARGIN_SECONDS
             if not due and tokens.access_token != rejected:
                 return AccessGrant(tokens.access_token, account, refreshed=False)
-            self._require_time(deadline, user_id)
-            # Read before the lease: a slow Secrets Manager call must not eat into the lease.
-            self._oauth.credentials()
-            self._require_time(deadline, user_id)
             owner = uuid.uuid4().hex
-            if not self._lease(account, owner):
+            # Waiting for another run's live lease needs no time for a rotation of our own.
+            if not self._held_by_another(account) and self._prepare(deadline, user_id):
+                leased = self._lease(account, owner)
+            else:
+                leased = False
+            if not leased:
                 # Someone else is refreshing (or just did): wait for a new version, then re-read.
                 if wait_until is None:
                     wait_until = self._clock() + self._timing.loser_wait_seconds
@@ -120,6 +127,23 @@ class TokenKeeper:
                 conflicts += 1
                 if conflicts > _MAX_CONFLICTS:
                     raise
+
+    def _open(self, account: Account, key: DataKey | None) -> tuple[DataKey, PlainTokens]:
+        if key is None or key.encrypted != account.sealed.data_key:
+            # One KMS call per run: the data key survives rotations (only a reconnect replaces it).
+            key = self._cipher.open_data_key(account.user_id, account.sealed.data_key)
+        return key, self._cipher.open(account.user_id, key, account.sealed)
+
+    def _held_by_another(self, account: Account) -> bool:
+        return account.lease_owner is not None and (account.lease_until or 0.0) >= self._clock()
+
+    def _prepare(self, deadline: Deadline, user_id: str) -> bool:
+        """Time for a whole rotation, and the client credentials in hand before any lease (a
+        slow Secrets Manager call must not eat into it)."""
+        self._require_time(deadline, user_id)
+        self._oauth.credentials()
+        self._require_time(deadline, user_id)
+        return True
 
     def _lease(self, account: Account, owner: str) -> bool:
         now = self._clock()
@@ -165,17 +189,7 @@ class TokenKeeper:
         try:
             fresh = self._grant(tokens.refresh_token)
         except DeadRefreshTokenError as exc:
-            self._store.mark_needs_reconnect(
-                user_id,
-                version=account.version,
-                now_iso=iso_z(from_epoch(self._clock())),
-                reason=f"X refused the refresh token ({exc.error}); reconnect the account via /connect",
-            )
-            self._telemetry.count("RefreshFailed")
-            self._telemetry.warning(
-                "refresh token dead; account needs reconnect", user_id=user_id, error=exc.error
-            )
-            raise NeedsReconnectError(user_id) from exc
+            self._dead(account, owner, exc)
         except BaseException:
             self._release(user_id, owner)
             raise
@@ -183,7 +197,12 @@ class TokenKeeper:
         sealed = self._cipher.seal(
             user_id, key, PlainTokens(fresh.access_token, fresh.refresh_token or tokens.refresh_token)
         )
-        version = self._persist(account, owner, sealed, fresh, deadline)
+        try:
+            version = self._persist(account, sealed, fresh, deadline)
+        except RotationNotStoredError:
+            # The stored token is spent: let the next run find that out now, not at lease expiry.
+            self._release(user_id, owner)
+            raise
         self._telemetry.count("RefreshSucceeded")
         rotated = replace(
             account,
@@ -194,6 +213,30 @@ class TokenKeeper:
             lease_until=None,
         )
         return AccessGrant(fresh.access_token, rotated, refreshed=True)
+
+    def _dead(self, account: Account, owner: str, exc: DeadRefreshTokenError) -> NoReturn:
+        """X refused the refresh token: flag the account, unless a reconnect (or a late rotation
+        write) replaced the token meanwhile, in which case the stored tokens are read again."""
+        user_id = account.user_id
+        try:
+            flagged = self._store.mark_needs_reconnect(
+                user_id,
+                version=account.version,
+                now_iso=iso_z(from_epoch(self._clock())),
+                reason=f"X refused the refresh token ({exc.error}); reconnect the account via /connect",
+            )
+        except XMetricsError:
+            # Unflagged, the next run meets the same refusal and flags it; our lease must not
+            # keep it waiting until then.
+            self._release(user_id, owner)
+            flagged = True
+        if not flagged:
+            raise TokenConflictError("the refresh token was replaced while X refused the old one") from exc
+        self._telemetry.count("RefreshFailed")
+        self._telemetry.warning(
+            "refresh token dead; account needs reconnect", user_id=user_id, error=exc.error
+        )
+        raise NeedsReconnectError(user_id) from exc
 
     def _grant(self, refresh_token: str) -> TokenSet:
         """Step 5: retry a POST that surely never reached X; send once more, with the same token,
@@ -219,15 +262,14 @@ class TokenKeeper:
             # The lease runs out by itself; the error being handled says more than this one.
             self._telemetry.count("LeaseReleaseFailed")
 
-    def _persist(
-        self, account: Account, owner: str, sealed: SealedTokens, fresh: TokenSet, deadline: Deadline
-    ) -> int:
+    def _persist(self, account: Account, sealed: SealedTokens, fresh: TokenSet, deadline: Deadline) -> int:
         """Write rotated tokens; X has already spent the old refresh token, so this write must land.
 
         Retried until the invocation's deadline, past the lease if need be: the write is
-        conditional on our lease, so a late write can only land if nobody took the lease over.
-        A conflict may mean our own write landed and only its answer was lost: the stored
-        ciphertext tells.
+        conditioned on the spent token, not the lease, since nobody else can hold a live one.
+        Each retry starts only with time for a whole write (SDK retries included) left, so the
+        run ends with a status, not a kill. A conflict may mean our own write landed and only its
+        answer was lost: the stored ciphertext tells.
         """
         pause = 0.2
         while True:
@@ -235,7 +277,7 @@ class TokenKeeper:
                 return self._store.complete_rotation(
                     account.user_id,
                     version=account.version,
-                    owner=owner,
+                    spent=account.sealed.refresh_token,
                     sealed=sealed,
                     access_expires_at=fresh.expires_at,
                     scope=fresh.scope or account.scope,
@@ -251,7 +293,7 @@ class TokenKeeper:
                 )
                 raise
             except StoreUnavailableError as exc:
-                if not deadline.allows(pause + 1.0):
+                if not deadline.allows(pause + self._timing.write_seconds + 1.0):
                     self._telemetry.count("RotationWriteFailed")
                     self._telemetry.warning(
                         "rotated tokens could not be stored before the deadline; "
