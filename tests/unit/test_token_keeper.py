@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -155,20 +156,7 @@ def test_a_loser_sees_the_holders_new_tokens(world: World) -> None:
     world.store.accounts[USER] = replace(account, lease_owner="other", lease_until=world.clock() + 100)
     done_at = world.clock() + 3
 
-    def hook(operation: str) -> None:
-        held = world.store.accounts[USER]
-        if operation == "get_account" and world.clock() >= done_at and held.lease_owner == "other":
-            fresh = world.x.mint()
-            world.store.accounts[USER] = replace(
-                held,
-                version=held.version + 1,
-                sealed=world.seal(fresh.access_token, str(fresh.refresh_token)),
-                access_expires_at=fresh.expires_at,
-                lease_owner=None,
-                lease_until=None,
-            )
-
-    world.store.hook = hook
+    world.store.hook = _other_holder_finishes(world, done_at)
     grant = world.keeper.access_token(USER, world.clock.deadline(300))
     assert not grant.refreshed and grant.access_token == "a1" and world.x.posts == 0
 
@@ -292,6 +280,15 @@ def test_a_loser_short_of_rotation_time_still_waits_for_the_holder(world: World)
     world.store.accounts[USER] = replace(account, lease_owner="other", lease_until=world.clock() + 100)
     done_at = world.clock() + 5
 
+    world.store.hook = _other_holder_finishes(world, done_at)
+    # When / Then: it waits and uses the holder's new token
+    grant = world.keeper.access_token(USER, world.clock.deadline(ROTATION.start_seconds - 30))
+    assert grant.access_token == "a1" and world.x.posts == 0
+
+
+def _other_holder_finishes(world: World, done_at: float) -> Callable[[str], None]:
+    """A store hook: the run holding the lease ("other") stores its rotated tokens at `done_at`."""
+
     def hook(operation: str) -> None:
         held = world.store.accounts[USER]
         if operation == "get_account" and world.clock() >= done_at and held.lease_owner == "other":
@@ -305,7 +302,4 @@ def test_a_loser_short_of_rotation_time_still_waits_for_the_holder(world: World)
                 lease_until=None,
             )
 
-    world.store.hook = hook
-    # When / Then: it waits and uses the holder's new token
-    grant = world.keeper.access_token(USER, world.clock.deadline(ROTATION.start_seconds - 30))
-    assert grant.access_token == "a1" and world.x.posts == 0
+    return hook

@@ -103,10 +103,11 @@ class TokenKeeper:
                 return AccessGrant(tokens.access_token, account, refreshed=False)
             owner = uuid.uuid4().hex
             # Waiting for another run's live lease needs no time for a rotation of our own.
-            if not self._held_by_another(account) and self._prepare(deadline, user_id):
-                leased = self._lease(account, owner)
-            else:
+            if self._held_by_another(account):
                 leased = False
+            else:
+                self._prepare(deadline, user_id)
+                leased = self._lease(account, owner)
             if not leased:
                 # Someone else is refreshing (or just did): wait for a new version, then re-read.
                 if wait_until is None:
@@ -137,13 +138,12 @@ class TokenKeeper:
     def _held_by_another(self, account: Account) -> bool:
         return account.lease_owner is not None and (account.lease_until or 0.0) >= self._clock()
 
-    def _prepare(self, deadline: Deadline, user_id: str) -> bool:
+    def _prepare(self, deadline: Deadline, user_id: str) -> None:
         """Time for a whole rotation, and the client credentials in hand before any lease (a
         slow Secrets Manager call must not eat into it)."""
         self._require_time(deadline, user_id)
         self._oauth.credentials()
         self._require_time(deadline, user_id)
-        return True
 
     def _lease(self, account: Account, owner: str) -> bool:
         now = self._clock()
