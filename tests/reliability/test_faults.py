@@ -409,15 +409,7 @@ def test_without_the_keeper_retry_a_throttled_write_loses_the_token(
     make_refresh_due(stack)
 
     def once(self: TokenKeeper, account: Any, sealed: Any, fresh: Any, _: Any) -> int:
-        return self._store.complete_rotation(
-            account.user_id,
-            version=account.version,
-            spent=account.sealed.refresh_token,
-            sealed=sealed,
-            access_expires_at=fresh.expires_at,
-            scope=fresh.scope or account.scope,
-            now_iso="2026-11-28T00:00:00Z",
-        )
+        return self._write(account, sealed, fresh)
 
     monkeypatch.setattr(TokenKeeper, "_persist", once)
     with aws_fault(

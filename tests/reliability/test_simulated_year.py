@@ -469,15 +469,7 @@ class _WriteOnce(TokenKeeper):
     """The keeper without its write retry: one attempt at storing the rotated tokens."""
 
     def _persist(self, account: Account, sealed: SealedTokens, fresh: TokenSet, deadline: Deadline) -> int:
-        return self._store.complete_rotation(
-            account.user_id,
-            version=account.version,
-            spent=account.sealed.refresh_token,
-            sealed=sealed,
-            access_expires_at=fresh.expires_at,
-            scope=fresh.scope or account.scope,
-            now_iso="2026-01-01T00:00:00Z",
-        )
+        return self._write(account, sealed, fresh)
 
 
 @pytest.mark.parametrize(

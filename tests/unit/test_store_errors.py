@@ -205,21 +205,25 @@ def test_a_held_lease_is_a_conflict_showing_the_holder(dynamodb: Any) -> None:
     assert raised.value.current.lease_owner == "someone-else"
 
 
+def _rotate(store: Store) -> int:
+    return store.complete_rotation(
+        USER,
+        version=3,
+        spent=SEALED.refresh_token,
+        sealed=SEALED,
+        access_expires_at=7200.0,
+        scope="s",
+        now_iso=NOW,
+    )
+
+
 def test_a_lost_rotation_write_shows_whether_it_was_our_own(dynamodb: Any) -> None:
     # Given: the SDK retried our rotation write after its answer was lost: the item holds our tokens
     landed = _account_item(SEALED, version=4)
     with failing(dynamodb, "update_item", "ConditionalCheckFailedException", 400, Item=landed):
         # When: the retry's condition fails against our own write
         with pytest.raises(TokenConflictError) as raised:
-            Store(dynamodb, TABLE).complete_rotation(
-                USER,
-                version=3,
-                spent=SEALED.refresh_token,
-                sealed=SEALED,
-                access_expires_at=7200.0,
-                scope="s",
-                now_iso=NOW,
-            )
+            _rotate(Store(dynamodb, TABLE))
     # Then: the conflict carries the standing item, whose ciphertext is ours
     assert raised.value.current is not None
     assert (raised.value.current.sealed, raised.value.current.version) == (SEALED, 4)
@@ -230,15 +234,7 @@ def test_a_rotation_conflict_without_the_item_says_so(dynamodb: Any) -> None:
     with failing(dynamodb, "update_item", "ConditionalCheckFailedException", 400):
         # When: the rotation write fails its condition
         with pytest.raises(TokenConflictError) as raised:
-            Store(dynamodb, TABLE).complete_rotation(
-                USER,
-                version=3,
-                spent=SEALED.refresh_token,
-                sealed=SEALED,
-                access_expires_at=7200.0,
-                scope="s",
-                now_iso=NOW,
-            )
+            _rotate(Store(dynamodb, TABLE))
     # Then: there is nothing to compare against
     assert raised.value.current is None
 

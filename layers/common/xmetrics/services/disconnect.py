@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from xmetrics.errors import XMetricsError
-from xmetrics.services.export_account import describe
 from xmetrics.services.ports import AccountStore, OAuth
-from xmetrics.services.results import DisconnectResult
+from xmetrics.services.results import DisconnectResult, describe
 from xmetrics.services.tokens import TokenKeeper
 from xmetrics.telemetry import Telemetry
 

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from xmetrics.deadline import Deadline
 from xmetrics.errors import XMetricsError
-from xmetrics.services.export_account import ExportAccount, describe
+from xmetrics.services.export_account import ExportAccount
 from xmetrics.services.ports import AccountStore, JobQueue
-from xmetrics.services.results import DispatchResult
+from xmetrics.services.results import DispatchResult, describe
 from xmetrics.services.window import make_job
 from xmetrics.telemetry import Telemetry
 from xmetrics.timeutil import iso_z

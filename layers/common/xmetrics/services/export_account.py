@@ -9,21 +9,16 @@ from xmetrics import records
 from xmetrics.deadline import Deadline
 from xmetrics.errors import (
     AccountNotFoundError,
-    AwsUnavailableError,
     DeadlineError,
-    LeaseTimeoutError,
     NeedsReconnectError,
-    OAuthError,
     RateLimitedError,
-    TokenConflictError,
     TokenUnreadableError,
     UnauthorizedError,
-    XApiError,
     XMetricsError,
 )
 from xmetrics.limits import EXPORT_RESERVE_SECONDS
 from xmetrics.services.ports import AccountStore, ExportSink, Timelines
-from xmetrics.services.results import Summary
+from xmetrics.services.results import Summary, describe
 from xmetrics.services.tokens import AccessGrant, TokenKeeper
 from xmetrics.services.window import FetchJob
 from xmetrics.telemetry import Telemetry
@@ -184,22 +179,3 @@ class ExportAccount:
 
     def _now_iso(self) -> str:
         return iso_z(from_epoch(self._clock()))
-
-
-def describe(exc: XMetricsError) -> str:
-    """One line for a user and a log: what failed, never request data or a secret."""
-    if isinstance(exc, XApiError):
-        return f"X API answered {exc.status}{': ' + exc.detail if exc.detail else ''}"[:300]
-    if isinstance(exc, OAuthError):
-        return f"token endpoint refused: {exc.error}"
-    if isinstance(exc, LeaseTimeoutError):
-        return "another run held the token lease too long; will retry next run"
-    if isinstance(exc, TokenUnreadableError):
-        return "stored tokens do not decrypt for this account; reconnect it via /connect"
-    if isinstance(exc, TokenConflictError):
-        return "the account's tokens changed during this run (reconnected or disconnected); will retry"
-    if isinstance(exc, AwsUnavailableError):
-        if "AccessDenied" in exc.code:
-            return f"{exc}; check the function's IAM role (and the key policy for KMS)"[:300]
-        return f"{exc}; will retry"[:300]
-    return f"{type(exc).__name__}: {exc}"[:300]

@@ -5,6 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from xmetrics.errors import (
+    AwsUnavailableError,
+    LeaseTimeoutError,
+    OAuthError,
+    TokenConflictError,
+    TokenUnreadableError,
+    XApiError,
+    XMetricsError,
+)
+
 # Always said, even when zero or false: a reader must not have to guess what a missing key means.
 _ALWAYS = frozenset({"user_id", "status", "tweets", "refreshed", "errors"})
 
@@ -65,3 +75,22 @@ class DisconnectResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def describe(exc: XMetricsError) -> str:
+    """One line for a user and a log: what failed, never request data or a secret."""
+    if isinstance(exc, XApiError):
+        return f"X API answered {exc.status}{': ' + exc.detail if exc.detail else ''}"[:300]
+    if isinstance(exc, OAuthError):
+        return f"token endpoint refused: {exc.error}"
+    if isinstance(exc, LeaseTimeoutError):
+        return "another run held the token lease too long; will retry next run"
+    if isinstance(exc, TokenUnreadableError):
+        return "stored tokens do not decrypt for this account; reconnect it via /connect"
+    if isinstance(exc, TokenConflictError):
+        return "the account's tokens changed during this run (reconnected or disconnected); will retry"
+    if isinstance(exc, AwsUnavailableError):
+        if "AccessDenied" in exc.code:
+            return f"{exc}; check the function's IAM role (and the key policy for KMS)"[:300]
+        return f"{exc}; will retry"[:300]
+    return f"{type(exc).__name__}: {exc}"[:300]

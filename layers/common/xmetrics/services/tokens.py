@@ -274,15 +274,7 @@ class TokenKeeper:
         pause = 0.2
         while True:
             try:
-                return self._store.complete_rotation(
-                    account.user_id,
-                    version=account.version,
-                    spent=account.sealed.refresh_token,
-                    sealed=sealed,
-                    access_expires_at=fresh.expires_at,
-                    scope=fresh.scope or account.scope,
-                    now_iso=iso_z(from_epoch(self._clock())),
-                )
+                return self._write(account, sealed, fresh)
             except TokenConflictError as exc:
                 stored = exc.current if exc.current is not None else self._read_back(account.user_id)
                 if stored is not None and stored.sealed == sealed:
@@ -308,6 +300,18 @@ class TokenKeeper:
                 self._telemetry.count("RotationWriteRetries")
                 self._sleep(pause)
                 pause = min(pause * 2, 5.0)
+
+    def _write(self, account: Account, sealed: SealedTokens, fresh: TokenSet) -> int:
+        """One attempt at storing the rotated tokens in place of the spent ones."""
+        return self._store.complete_rotation(
+            account.user_id,
+            version=account.version,
+            spent=account.sealed.refresh_token,
+            sealed=sealed,
+            access_expires_at=fresh.expires_at,
+            scope=fresh.scope or account.scope,
+            now_iso=iso_z(from_epoch(self._clock())),
+        )
 
     def _read_back(self, user_id: str) -> Account | None:
         try:
