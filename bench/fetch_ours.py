@@ -28,7 +28,11 @@ def fetch(info: dict[str, Any]) -> tuple[bytes, int]:
         wait_budget=lambda: 0.0,
     )
     batch = records.build(
-        timeline.pages, user_id=info["user_id"], username=info["username"], snapshot_at=info["end"]
+        timeline.pages,
+        user_id=info["user_id"],
+        username=info["username"],
+        snapshot_at=info["end"],
+        read_tier=lambda tweet: "all",
     )
     # Exporter.put's serialization, without the S3 call.
     return b"".join(records.to_jsonl(batch.records)), len(timeline.pages)

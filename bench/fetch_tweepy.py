@@ -47,7 +47,7 @@ def _families(source: dict[str, Any], target: dict[str, Any]) -> None:
 def _record(tweet: tweepy.Tweet, media: dict[str, tweepy.Media], info: dict[str, Any]) -> dict[str, Any]:
     raw = tweet.data
     record: dict[str, Any] = {
-        "schema_version": 1,
+        "schema_version": 2,
         "snapshot_at": info["end"],
         "user_id": info["user_id"],
         "username": info["username"],
@@ -67,6 +67,7 @@ def _record(tweet: tweepy.Tweet, media: dict[str, tweepy.Media], info: dict[str,
             items.append(item)
     record["media"] = items
     record["errors"] = []
+    record["read_tier"] = "all"
     return record
 
 

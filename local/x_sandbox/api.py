@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
-from local.x_sandbox.oauth import OAuth, _Grant
+from local.x_sandbox.oauth import _Grant
 from local.x_sandbox.timeline import (
     _ID_RE,
     TIMELINE_REACH,
@@ -17,9 +17,11 @@ from local.x_sandbox.timeline import (
     USER_FIELDS,
     SandboxUser,
     _bad_value,
+    _iso,
     _page_token,
     _TimelineQuery,
 )
+from local.x_sandbox.usage import Usage
 from local.x_sandbox.wire import _Halt, _json, _Reply, _Request
 
 READ_SCOPES = frozenset({"tweet.read", "users.read"})
@@ -54,11 +56,10 @@ def _generic_problem(status: int, headers: dict[str, str] | None = None) -> _Rep
     return _json(status, _generic_problem_body(status), headers, problem=True)
 
 
-class Api(OAuth):
+class Api(Usage):
     """users/me and users/:id/tweets. State is set by XSandbox.__init__, behind its one lock."""
 
     metrics_spelling: str  # "repost": serve v2.167's repost_count instead
-    problem_base: str
     rate_limits: dict[str, int]
     rate_window: float
     _windows: dict[tuple[str, str], _Window]
@@ -73,6 +74,33 @@ class Api(OAuth):
         if not READ_SCOPES <= set(grant.scope.split()):
             raise _Halt(_generic_problem(403))
         return grant
+
+    def _admit(self, endpoint: str, grant: _Grant) -> dict[str, str]:
+        """The usage cap, then the rate limit: the rate headers of a request X will serve.
+
+        X does not document the order of its checks, nor whether a capped request counts against the
+        rate window. The report of a capped 429 showing 39,999 requests remaining suggests the windows
+        are not spent on it, so a capped answer shows the window as it stands and counts nothing.
+        """
+        refusal = self._usage_refusal(self._peek_rate(endpoint, grant))
+        if refusal is not None:
+            raise _Halt(refusal)
+        return self._spend_rate(endpoint, grant)
+
+    def _peek_rate(self, endpoint: str, grant: _Grant) -> dict[str, str]:
+        now = self._clock()
+        with self._lock:
+            window = self._windows.get((endpoint, grant.user_id))
+            if window is None or now >= window.start + self.rate_window:
+                window = _Window(self.rate_limits[endpoint], now)
+            return self._rate_headers(window, self.rate_limits[endpoint])
+
+    def _rate_headers(self, window: _Window, limit: int) -> dict[str, str]:
+        return {
+            "x-rate-limit-limit": str(limit),
+            "x-rate-limit-remaining": str(max(0, limit - window.count)),
+            "x-rate-limit-reset": str(int(window.start + self.rate_window)),
+        }
 
     def _spend_rate(self, endpoint: str, grant: _Grant) -> dict[str, str]:
         """Count one request; the rate headers, or a 429 when a window is used up."""
@@ -93,11 +121,7 @@ class Api(OAuth):
                 for window in windows:
                     window.count += 1
             shown = exhausted[0] if exhausted else windows[0]
-            headers = {
-                "x-rate-limit-limit": str(shown.limit),
-                "x-rate-limit-remaining": str(max(0, shown.limit - shown.count)),
-                "x-rate-limit-reset": str(int(shown.start + self.rate_window)),
-            }
+            headers = self._rate_headers(shown, shown.limit)
         if exhausted:
             raise _Halt(_generic_problem(429, headers))
         return headers
@@ -113,20 +137,21 @@ class Api(OAuth):
 
     def _me(self, request: _Request) -> _Reply:
         grant = self._bearer(request)
-        headers = self._spend_rate("me", grant)
+        headers = self._admit("me", grant)
         errors: list[dict[str, Any]] = []
         self._check_lists(request.query, ME_LISTS, (), errors)
         if errors:
             raise self._invalid_request(errors, headers)
         with self._lock:
             user = self._users[grant.user_id]
+        self._bill(users=[user.user_id])
         return _json(
             200, {"data": {"id": user.user_id, "name": user.name, "username": user.username}}, headers
         )
 
     def _tweets(self, request: _Request) -> _Reply:
         grant = self._bearer(request)
-        headers = self._spend_rate("tweets", grant)
+        headers = self._admit("tweets", grant)
         path_match = _TWEETS_PATH.match(request.path.rstrip("/"))
         user_id = path_match.group(1) if path_match else ""
         errors: list[dict[str, Any]] = []
@@ -135,9 +160,12 @@ class Api(OAuth):
         query = self._timeline_query(request.query, errors)
         if errors:
             raise self._invalid_request(errors, headers)
+        # Posts appear when the clock reaches their created_at (same fixed format: strings compare as
+        # times); X's reach counts from the newest post there is, so from the newest visible one.
+        now = _iso(datetime.fromtimestamp(self._clock(), UTC))
         with self._lock:
             user = self._users.get(user_id)
-            reach = list(user.tweets[:TIMELINE_REACH]) if user else []
+            reach = [t for t in user.tweets if t["created_at"] <= now][:TIMELINE_REACH] if user else []
             media = dict(user.media) if user else {}
         if user is None:  # X answers 200 with a resource-not-found problem
             detail = f"Could not find user with id: [{user_id}]."
@@ -153,6 +181,14 @@ class Api(OAuth):
         if len(matched) > len(page):
             meta["next_token"] = _page_token(page[-1]["id"])
         body["meta"] = meta
+        # Billed once served: a fault that loses the answer afterwards (drop_after_processing, truncate)
+        # still bills. X documents no refund for an answer the client never read.
+        includes = body.get("includes", {})
+        self._bill(
+            [post["id"] for post in body.get("data", [])],
+            [item["media_key"] for item in includes.get("media", [])],
+            [item["id"] for item in includes.get("users", [])],
+        )
         return _json(200, body, headers)
 
     def _render_page(

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from local.x_sandbox.api import _TWEETS_PATH, _generic_problem
 from local.x_sandbox.faults import ENDPOINTS, Faults, _Fault
+from local.x_sandbox.usage import USAGE_SWITCHES
 from local.x_sandbox.wire import _Halt, _json, _Reply, _Request
 
 
@@ -49,6 +50,9 @@ class XSandbox(Faults):
         self.code_ttl = 30.0
         self.rate_limits = {"me": 75, "tweets": 900, "tweets_app": 10_000}
         self.rate_window = 900.0
+        # X caps pay-per-use apps at 2 million post reads a month; tests set a small cap, or the switch.
+        self.usage_cap: int | None = None
+        self.usage_capped: str | None = None
         self.url = ""
         self.request_log: list[LoggedRequest] = []
         self._clock = clock
@@ -62,6 +66,7 @@ class XSandbox(Faults):
         self._refresh = {}
         self._grants = []
         self._windows = {}
+        self._ledger = {}
         self._faults = {name: [] for name in ENDPOINTS}
         self._refresh_count = 0
         self._server: _Server | None = None
@@ -160,11 +165,33 @@ class XSandbox(Faults):
         if request.path == "/_sandbox/faults" and request.method == "DELETE":
             self.clear_faults()
             return _json(200, {"ok": True})
+        if request.path == "/_sandbox/usage" and request.method == "POST":
+            try:
+                self._set_usage(json.loads(request.body or b"{}"))
+            except (ValueError, TypeError) as exc:
+                return _json(400, {"error": type(exc).__name__, "detail": str(exc)[:200]})
+        if request.path == "/_sandbox/usage" and request.method in ("GET", "POST"):  # POST: the new state
+            with self._lock:
+                knobs = {"cap": self.usage_cap, "switch": self.usage_capped}
+            return _json(200, {**knobs, "billed_by_day": self.billed_by_day()})
         if request.path == "/_sandbox/log" and request.method == "GET":
             with self._lock:
                 entries = [entry._asdict() for entry in self.request_log]
             return _json(200, {"requests": entries})
         return _generic_problem(404)
+
+    def _set_usage(self, spec: Any) -> None:
+        """{"cap": int | null, "switch": "usage_cap" | "credits" | null}; a key left out keeps its knob."""
+        if not isinstance(spec, dict) or not set(spec) <= {"cap", "switch"}:
+            raise ValueError('expected an object with "cap" and/or "switch"')
+        cap = spec.get("cap", self.usage_cap)
+        switch = spec.get("switch", self.usage_capped)
+        if cap is not None and (type(cap) is not int or cap < 0):
+            raise ValueError(f"cap must be a whole number >= 0 or null: {cap!r}")
+        if switch is not None and switch not in USAGE_SWITCHES:
+            raise ValueError(f"switch must be one of {sorted(USAGE_SWITCHES)} or null: {switch!r}")
+        with self._lock:
+            self.usage_cap, self.usage_capped = cap, switch
 
 
 class _Server(ThreadingHTTPServer):

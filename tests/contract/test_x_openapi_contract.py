@@ -431,6 +431,11 @@ def _expired(world: World) -> requests.Response:
     return world.get("/2/users/me")
 
 
+def _usage_capped(world: World) -> requests.Response:
+    world.sandbox.usage_capped = "usage_cap"
+    return world.timeline()
+
+
 def _revoked(world: World) -> requests.Response:
     answer = requests.post(
         world.sandbox.revoke_url, data={"token": world.tokens["ada"]}, auth=(CLIENT, SECRET), timeout=10
@@ -473,6 +478,7 @@ SCENARIOS: dict[str, tuple[int, set[str], Callable[[World], requests.Response]]]
         lambda w: _rate_limited(w, "tweets", lambda: w.timeline()),
     ),
     "rate limited (fault)": (429, {"title"}, lambda w: _faulted(w, "rate_limit")),
+    "usage cap exceeded": (429, {"title", "period", "scope"}, _usage_capped),
     "server error": (500, {"title"}, lambda w: _faulted(w, "status", status=500)),
     "unavailable": (503, {"title"}, lambda w: _faulted(w, "status", status=503)),
 }

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from xmetrics.crypto import SealedTokens
 from xmetrics.errors import AccountNotFoundError, StoreUnavailableError, TokenConflictError
-from xmetrics.store import ACTIVE, NEEDS_RECONNECT, Account
+from xmetrics.store import ACTIVE, NEEDS_RECONNECT, Account, UsageCap
 
 # A hook gets the operation's name and may raise (a fault) or advance a clock (a slow call).
 Hook = Callable[[str], None]
@@ -22,6 +22,8 @@ class FakeStore:
     # Called after a write is applied and before its answer returns: raising here is "landed,
     # but the answer was lost".
     after_write: Hook = lambda operation: None
+    usage_cap: UsageCap | None = None
+    budget: dict[str, int] = field(default_factory=dict)  # UTC day -> billable reads counted
 
     def _enter(self, operation: str) -> None:
         self.calls.append(operation)
@@ -46,6 +48,31 @@ class FakeStore:
     def get_account(self, user_id: str) -> Account | None:
         self._enter("get_account")
         return self.accounts.get(user_id)
+
+    def get_account_and_cap(self, user_id: str) -> tuple[Account | None, UsageCap | None]:
+        self._enter("get_account_and_cap")
+        return self.accounts.get(user_id), self.usage_cap
+
+    def add_reads(self, day: str, amount: int) -> int:
+        self._enter("add_reads")
+        self.budget[day] = self.budget.get(day, 0) + amount
+        return self.budget[day]
+
+    def set_usage_cap(self, *, until: float, detail: str, at_iso: str) -> None:
+        self._enter("set_usage_cap")
+        self.usage_cap = UsageCap(until, detail)
+
+    def claim_usage_probe(self, *, seen_until: float, until: float) -> bool:
+        self._enter("claim_usage_probe")
+        if self.usage_cap is None or self.usage_cap.until != seen_until:
+            return False
+        self.usage_cap = replace(self.usage_cap, until=until)
+        return True
+
+    def clear_usage_cap(self, *, until: float) -> None:
+        self._enter("clear_usage_cap")
+        if self.usage_cap is not None and self.usage_cap.until == until:
+            self.usage_cap = None
 
     def acquire_lease(self, user_id: str, *, version: int, owner: str, now: float, until: float) -> None:
         self._enter("acquire_lease")
@@ -104,13 +131,18 @@ class FakeStore:
         )
         return True
 
-    def record_export(self, user_id: str, *, key: str, count: int, at_iso: str) -> None:
+    def record_export(
+        self, user_id: str, *, key: str, count: int, at_iso: str, reads: str | None = None
+    ) -> None:
         self._enter("record_export")
         account = self.accounts.get(user_id)
         if account is None:
             raise AccountNotFoundError(user_id)
         self.accounts[user_id] = replace(
-            account, last_export={"key": key, "count": str(count), "at": at_iso}, last_error=None
+            account,
+            last_export={"key": key, "count": str(count), "at": at_iso},
+            last_error=None,
+            reads=account.reads if reads is None else reads,
         )
 
     def record_error(self, user_id: str, *, message: str, at_iso: str) -> None:

@@ -1,4 +1,5 @@
-"""X's timeline as a model: a fixed set of posts, served whole, with an access-token check."""
+"""X's timeline as a model: a fixed set of posts, served by time window (newest first, in pages),
+with an access-token check."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from xmetrics.errors import UnauthorizedError, XApiError
+from xmetrics.timeutil import iso_z, parse_utc
 from xmetrics.x_api import Timeline
 
 
@@ -16,8 +18,11 @@ class FakeTimelines:
     valid_token: Callable[[str], bool] = lambda token: True
     posts: list[dict[str, Any]] = field(default_factory=list)
     calls: int = 0
+    page_size: int = 100
     # Each call pops the next fault (an exception to raise, or None).
     faults: list[XApiError | None] = field(default_factory=list)
+    # The windows asked for, as ISO strings (start, end).
+    windows: list[tuple[str, str]] = field(default_factory=list)
 
     def timeline(
         self,
@@ -27,11 +32,33 @@ class FakeTimelines:
         start_time: datetime,
         end_time: datetime,
         wait_budget: Callable[[], float],
+        enough: Callable[[dict[str, Any]], bool] | None = None,
     ) -> Timeline:
         self.calls += 1
+        self.windows.append((iso_z(start_time), iso_z(end_time)))
         fault = self.faults.pop(0) if self.faults else None
         if fault is not None:
             raise fault
         if not self.valid_token(access_token):
             raise UnauthorizedError(401, "Unauthorized", "invalid access token")
-        return Timeline(pages=[{"data": list(self.posts), "meta": {"result_count": len(self.posts)}}])
+        inside = [p for p in self.posts if _inside(p, start_time, end_time)]
+        inside.sort(key=lambda p: str(p.get("created_at", "")), reverse=True)
+        timeline = Timeline()
+        for first in range(0, max(len(inside), 1), self.page_size):
+            chunk = inside[first : first + self.page_size]
+            more = first + self.page_size < len(inside)
+            page: dict[str, Any] = {"data": chunk, "meta": {"result_count": len(chunk)}}
+            if more:
+                page["meta"]["next_token"] = str(first + self.page_size)
+            timeline.pages.append(page)
+            if more and enough is not None and enough(page):
+                timeline.stopped_early = True
+                break
+        return timeline
+
+
+def _inside(post: dict[str, Any], start: datetime, end: datetime) -> bool:
+    if "created_at" not in post:
+        return True
+    created = parse_utc(str(post["created_at"]))
+    return start <= created < end

@@ -60,7 +60,11 @@ def test_export_matches_what_x_served_line_by_line(stack: LocalStack) -> None:
     media = {m["media_key"]: m for p in pages for m in p.get("includes", {}).get("media", [])}
     assert len(lines) == len(served) == summary["tweets"] > 0
     for line, tweet in zip(lines, served, strict=True):
-        assert line["schema_version"] == 1 and line["snapshot_at"] == snapshot.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert line["schema_version"] == 2 and line["snapshot_at"] == snapshot.strftime("%Y-%m-%dT%H:%M:%SZ")
+        # a first run reads every tier in one window; each line names the tier of its post's age
+        age = snapshot - datetime.fromisoformat(tweet["created_at"].replace("Z", "+00:00"))
+        tier = "0-48h" if age < timedelta(hours=48) else "48h-7d" if age < timedelta(days=7) else "7d-30d"
+        assert line["read_tier"] == tier
         assert line["user_id"] == USER_ID and line["username"] == "ada_metrics"
         assert line["tweet_id"] == tweet["id"] and line["text"] == tweet["text"]
         assert line["created_at"] == tweet["created_at"]

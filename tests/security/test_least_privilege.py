@@ -11,7 +11,7 @@ import contextvars
 import re
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -71,11 +71,13 @@ def recorded(stack: LocalStack) -> Iterator[dict[str, set[str]]]:
             calls[_current.get()].add(_ACTION_OF.get(action, action))
 
     def key_hook(model: Any, params: dict[str, Any], **_: Any) -> None:
-        key = params.get("Key") or params.get("Item") or {}
-        if _current.get() and "pk" in key:
-            # "state#<random>" -> "state#…": the kind of item, which is what a policy can scope.
-            kind = re.sub(r"#.*", "#…", key["pk"]["S"])
-            calls[_current.get()].add(f"dynamodb:{model.name} {kind}")
+        keys = [params.get("Key") or params.get("Item") or {}]
+        keys += [k for table in (params.get("RequestItems") or {}).values() for k in table.get("Keys", [])]
+        for key in keys:
+            if _current.get() and "pk" in key:
+                # "state#<random>" -> "state#…": the kind of item, which is what a policy can scope.
+                kind = re.sub(r"#.*", "#…", key["pk"]["S"])
+                calls[_current.get()].add(f"dynamodb:{model.name} {kind}")
 
     session = aws_session()
     session.register("before-call", hook)
@@ -100,12 +102,28 @@ def recorded(stack: LocalStack) -> Iterator[dict[str, set[str]]]:
 def test_each_function_is_allowed_exactly_what_it_calls(
     stack: LocalStack, sandbox: XSandbox, recorded: dict[str, set[str]]
 ) -> None:
-    # When: every flow runs through the handlers
+    # When: every flow runs through the handlers, with a daily read budget
+    stack.environment["DAILY_READ_BUDGET"] = "100000"
+    stack.activate()
+    reset_handlers()
     flows.connect(stack)
     flows.connect(stack)  # a reconnect
     make_refresh_due(stack)
     assert stack.invoke("FetchFunction", {"user_id": USER_ID})["status"] == "exported"
+    # X's usage cap: the marker is written, and an hour later a probe claims it and lifts it
     snapshot = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    sandbox.usage_capped = "usage_cap"
+    capped = flows.schedule_event(snapshot - timedelta(hours=2))
+    stack.environment["FETCH_QUEUE_URL"], queue = "", stack.environment["FETCH_QUEUE_URL"]
+    stack.activate()
+    reset_handlers()
+    assert stack.invoke("FetchFunction", capped)["results"][0]["status"] == "usage_capped"
+    sandbox.usage_capped = None
+    probe = flows.schedule_event(snapshot - timedelta(hours=1))
+    assert stack.invoke("FetchFunction", probe)["results"][0]["status"] == "exported"
+    stack.environment["FETCH_QUEUE_URL"] = queue
+    stack.activate()
+    reset_handlers()
     assert stack.invoke("FetchFunction", flows.schedule_event(snapshot))["queued"] == 1
     sandbox.inject("tweets", "rate_limit", count=1, reset_in=900)
     (answer,) = flows.drain_queue(stack)

@@ -74,7 +74,10 @@ def _fail_on(world: World, operation: str, error: XMetricsError) -> None:
 @pytest.mark.parametrize(
     ("operation", "error"),
     [
-        ("get_account", StoreUnavailableError("GetItem", "ProvisionedThroughputExceededException")),
+        (
+            "get_account_and_cap",
+            StoreUnavailableError("BatchGetItem", "ProvisionedThroughputExceededException"),
+        ),
         ("record_export", StoreUnavailableError("UpdateItem", "InternalServerError")),
     ],
 )

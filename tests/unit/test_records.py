@@ -1,6 +1,10 @@
 from xmetrics import records
 
 
+def _TIER(tweet: dict[str, object]) -> str:
+    return "0-48h"
+
+
 def _page(tweets: list[dict], media: list[dict] | None = None, errors: list[dict] | None = None) -> dict:
     page: dict = {"data": tweets, "meta": {"result_count": len(tweets)}}
     if media:
@@ -44,17 +48,24 @@ def test_media_metrics_are_joined_onto_their_tweet() -> None:
     }
     # When
     batch = records.build(
-        [_page([tweet], [VIDEO])], user_id="9", username="ann", snapshot_at="2026-11-28T16:00:00Z"
+        [_page([tweet], [VIDEO])],
+        user_id="9",
+        username="ann",
+        snapshot_at="2026-11-28T16:00:00Z",
+        read_tier=lambda t: "48h-7d" if t["created_at"] < "2026-11-26T16" else "0-48h",
     )
     # Then: one record, schema fields present, the video joined with its quartiles
     (record,) = batch.records
-    assert record["schema_version"] == 1 and record["tweet_id"] == "1" and record["username"] == "ann"
+    assert record["schema_version"] == 2 and record["tweet_id"] == "1" and record["username"] == "ann"
+    assert record["read_tier"] == "48h-7d"
     assert record["media"] == [VIDEO]
     assert record["errors"] == []
 
 
 def test_fields_x_did_not_send_stay_absent() -> None:
-    batch = records.build([_page([{"id": "1", "text": "t"}])], user_id="9", username="a", snapshot_at="s")
+    batch = records.build(
+        [_page([{"id": "1", "text": "t"}])], user_id="9", username="a", snapshot_at="s", read_tier=_TIER
+    )
     (record,) = batch.records
     assert (
         "non_public_metrics" not in record
@@ -71,7 +82,9 @@ def test_repost_count_is_written_as_retweet_count() -> None:
         "public_metrics": {"repost_count": 4, "like_count": 1},
         "organic_metrics": {"repost_count": 2},
     }
-    (record,) = records.build([_page([tweet])], user_id="9", username="a", snapshot_at="s").records
+    (record,) = records.build(
+        [_page([tweet])], user_id="9", username="a", snapshot_at="s", read_tier=_TIER
+    ).records
     assert record["public_metrics"] == {"retweet_count": 4, "like_count": 1}
     assert record["organic_metrics"] == {"retweet_count": 2}
 
@@ -91,7 +104,7 @@ def test_error_naming_a_tweet_goes_on_that_tweet_and_others_on_the_run() -> None
     ]
     page = _page([{"id": "1", "text": "a"}, {"id": "2", "text": "b"}], errors=errors)
     # When
-    batch = records.build([page], user_id="9", username="a", snapshot_at="s")
+    batch = records.build([page], user_id="9", username="a", snapshot_at="s", read_tier=_TIER)
     # Then
     first, second = batch.records
     assert first["errors"] == []
@@ -101,7 +114,7 @@ def test_error_naming_a_tweet_goes_on_that_tweet_and_others_on_the_run() -> None
 
 def test_a_tweet_repeated_across_pages_is_written_once() -> None:
     pages = [_page([{"id": "2", "text": "b"}, {"id": "1", "text": "a"}]), _page([{"id": "1", "text": "a"}])]
-    batch = records.build(pages, user_id="9", username="a", snapshot_at="s")
+    batch = records.build(pages, user_id="9", username="a", snapshot_at="s", read_tier=_TIER)
     assert [r["tweet_id"] for r in batch.records] == ["2", "1"]
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from xmetrics.errors import ConfigError
+from xmetrics.services.billing import PRICES, Prices
+from xmetrics.services.tiers import DEFAULT_SPEC, TierPolicy
 
 DEFAULT_SCOPES = "tweet.read users.read offline.access"
 # Without these the app cannot read the timeline, identify the user, or keep a refresh token.
@@ -70,6 +72,31 @@ def _allowed_users(env: Mapping[str, str]) -> frozenset[str]:
         if not _USER_RE.fullmatch(name):
             raise ConfigError(f"ALLOWED_X_USERS has a malformed entry {name!r} (usernames or numeric ids)")
     return frozenset(n.lstrip("@").lower() for n in names)
+
+
+def _tiers(env: Mapping[str, str]) -> TierPolicy:
+    spec = env.get("REFRESH_TIERS", "").strip() or DEFAULT_SPEC
+    try:
+        return TierPolicy.parse(spec)
+    except ValueError as exc:
+        raise ConfigError(f"REFRESH_TIERS is malformed ({exc}); e.g. {DEFAULT_SPEC} or all") from None
+
+
+def _budget(env: Mapping[str, str]) -> int:
+    value = env.get("DAILY_READ_BUDGET", "").strip() or "0"
+    if not value.isascii() or not value.isdigit() or int(value) > 10**9:
+        raise ConfigError(f"DAILY_READ_BUDGET must be a whole number of post reads (0 = none), got {value!r}")
+    return int(value)
+
+
+def _prices(env: Mapping[str, str]) -> Prices:
+    value = env.get("X_PRICES", "").strip()
+    if not value:
+        return PRICES
+    try:
+        return Prices.parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"X_PRICES is malformed ({exc}); e.g. post=0.001,media=0.005,user=0.010") from None
 
 
 @dataclass(frozen=True)
@@ -152,6 +179,9 @@ class FetchSettings:
     token_key_id: str
     fetch_queue_url: str | None
     x: XEndpoints
+    tiers: TierPolicy = TierPolicy.parse(DEFAULT_SPEC)
+    daily_read_budget: int = 0  # billable post reads per UTC day, app-wide; 0 = none
+    prices: Prices = PRICES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FetchSettings:
@@ -164,4 +194,7 @@ class FetchSettings:
             token_key_id=_required(env, "TOKEN_KEY_ID"),
             fetch_queue_url=_optional_url(env, "FETCH_QUEUE_URL"),
             x=XEndpoints.from_env(env),
+            tiers=_tiers(env),
+            daily_read_budget=_budget(env),
+            prices=_prices(env),
         )

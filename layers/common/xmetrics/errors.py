@@ -76,6 +76,15 @@ class RateLimitedError(XApiError):
         self.reset_at = reset_at
 
 
+class UsageCappedError(XApiError):
+    """429 or 402 whose body says the app's usage cap or prepaid credits are exhausted: not a rate
+    limit. Waiting minutes does not lift it, so nobody waits or retries."""
+
+
+class BudgetExhaustedError(XMetricsError):
+    """The app's DailyReadBudget has no billable reads left for this UTC day."""
+
+
 class XServerError(XApiError):
     """5xx (or an unreadable body) that persisted through the retries."""
 

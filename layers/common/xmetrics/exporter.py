@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from xmetrics.errors import ExportWriteError
-from xmetrics.records import to_jsonl
+from xmetrics.records import SCHEMA_VERSION, to_jsonl
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -88,7 +88,7 @@ class Exporter:
                 ContentType="application/x-ndjson",
                 Metadata={
                     "records": str(len(lines)),
-                    "schema-version": "1",
+                    "schema-version": str(SCHEMA_VERSION),
                     "run": "full" if window is None else "backfill",
                 },
             )

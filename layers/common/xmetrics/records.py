@@ -1,12 +1,15 @@
-"""X timeline pages -> export records (DESIGN.md's schema_version 1): pure functions."""
+"""X timeline pages -> export records (DESIGN.md's schema, version 2): pure functions.
+
+Version 2 adds `read_tier`: which read tier read the line (services/tiers.py).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _METRIC_FAMILIES = ("public_metrics", "non_public_metrics", "organic_metrics")
 _MEDIA_FIELDS = ("media_key", "type", "duration_ms")
 # X's August 2026 spec renamed the field; the export keeps one name so queries don't break.
@@ -55,7 +58,15 @@ def _error_targets(raw: dict[str, Any]) -> set[str]:
     return {str(raw[k]) for k in ("resource_id", "value") if isinstance(raw.get(k), str | int)}
 
 
-def build(pages: Iterable[dict[str, Any]], *, user_id: str, username: str, snapshot_at: str) -> Batch:
+def build(
+    pages: Iterable[dict[str, Any]],
+    *,
+    user_id: str,
+    username: str,
+    snapshot_at: str,
+    read_tier: Callable[[dict[str, Any]], str],
+) -> Batch:
+    """`read_tier(tweet)` names the tier that read a post."""
     batch = Batch()
     seen: set[str] = set()
     for page in pages:
@@ -70,6 +81,7 @@ def build(pages: Iterable[dict[str, Any]], *, user_id: str, username: str, snaps
                 continue  # a post can move across a page boundary between two requests
             seen.add(tweet_id)
             record = _record(tweet, media, user_id=user_id, username=username, snapshot_at=snapshot_at)
+            record["read_tier"] = read_tier(tweet)
             by_tweet[tweet_id] = record
             for key in (tweet.get("attachments") or {}).get("media_keys") or ():
                 by_media.setdefault(str(key), []).append(record)
@@ -109,7 +121,7 @@ def _record(
     _copy_metrics(tweet, record)
     keys = (tweet.get("attachments") or {}).get("media_keys") or ()
     record["media"] = [_media_item(media[k]) for k in keys if k in media]
-    record["errors"] = []
+    record["errors"] = []  # filled in by _place_error, once the page's errors are read
     return record
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -123,6 +124,8 @@ class Account:
     last_error: str | None = None
     connected_at: str | None = None
     updated_at: str | None = None
+    # The read tiers' bookkeeping (services/billing.py's Bookkeeping, as JSON).
+    reads: str | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Account:
@@ -145,7 +148,21 @@ class Account:
             last_error=_get_s(item, "last_error"),
             connected_at=_get_s(item, "connected_at"),
             updated_at=_get_s(item, "updated_at"),
+            reads=_get_s(item, "reads"),
         )
+
+
+@dataclass(frozen=True)
+class UsageCap:
+    """X answered that the app's usage cap (or its credits) ran out: no timeline call by any run
+    scheduled before `until` (epoch seconds of the runs' scheduled time)."""
+
+    until: float
+    detail: str = ""
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> UsageCap:
+        return cls(until=_get_n(item, "until") or 0.0, detail=_get_s(item, "detail") or "")
 
 
 def _standing(exc: ClientError) -> Account | None:
@@ -156,6 +173,13 @@ def _standing(exc: ClientError) -> Account | None:
 
 def _account_key(user_id: str) -> dict[str, Any]:
     return {"pk": _s(f"account#{user_id}")}
+
+
+_USAGE_CAP_KEY = {"pk": _s("app#usage-cap")}
+# A day's budget counter outlives its day by a little, for anyone checking it afterwards.
+_BUDGET_TTL_SECONDS = 3 * 86_400
+# BatchGetItem hands back what it could not read under throttling; a few more tries, then fail.
+_BATCH_TRIES = 3
 
 
 def _token_values(sealed: SealedTokens, access_expires_at: float, scope: str, now_iso: str) -> dict[str, Any]:
@@ -230,6 +254,30 @@ class Store:
             answer = self._db.get_item(TableName=self._table, Key=_account_key(user_id), ConsistentRead=True)
         item = answer.get("Item")
         return Account.from_item(item) if item else None
+
+    def get_account_and_cap(self, user_id: str) -> tuple[Account | None, UsageCap | None]:
+        """The account and X's usage-cap marker in one request (a run's first read)."""
+        keys = [_account_key(user_id), _USAGE_CAP_KEY]
+        items: list[dict[str, Any]] = []
+        for _ in range(_BATCH_TRIES):
+            with _translate("BatchGetItem"):
+                answer = self._db.batch_get_item(
+                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+                )
+            items += answer.get("Responses", {}).get(self._table, [])
+            unprocessed: Any = answer.get("UnprocessedKeys", {}).get(self._table) or {}
+            keys = list(unprocessed.get("Keys", []))
+            if not keys:
+                break
+        else:
+            raise StoreUnavailableError("BatchGetItem", "UnprocessedKeys")
+        by_pk = {_get_s(item, "pk"): item for item in items}
+        account = by_pk.get(_account_key(user_id)["pk"]["S"])
+        cap = by_pk.get(_USAGE_CAP_KEY["pk"]["S"])
+        return (
+            Account.from_item(account) if account else None,
+            UsageCap.from_item(cap) if cap else None,
+        )
 
     def save_connection(
         self,
@@ -356,19 +404,29 @@ class Store:
             flagged = True
         return flagged
 
-    def record_export(self, user_id: str, *, key: str, count: int, at_iso: str) -> None:
+    def record_export(
+        self, user_id: str, *, key: str, count: int, at_iso: str, reads: str | None = None
+    ) -> None:
+        """The export landed: `last_export`, and the read tiers' bookkeeping in the same write."""
+        values: dict[str, Any] = {
+            ":le": {"M": {"key": _s(key), "count": _n(count), "at": _s(at_iso)}},
+            ":at": _s(at_iso),
+        }
+        update, names = "SET #le = :le, updated_at = :at", {"#le": "last_export"}
+        if reads is not None:
+            # READS is one of DynamoDB's reserved words.
+            update, names["#reads"] = update + ", #reads = :reads", "reads"
+            values[":reads"] = _s(reads)
         # The account was disconnected (deleted) while its export was written; the condition keeps
         # this write from resurrecting it as a token-less item.
         with _translate("UpdateItem", conflict=lambda _: AccountNotFoundError(user_id)):
             self._db.update_item(
                 TableName=self._table,
                 Key=_account_key(user_id),
-                UpdateExpression="SET last_export = :le, updated_at = :at REMOVE last_error",
+                UpdateExpression=f"{update} REMOVE last_error",
                 ConditionExpression=_EXISTS,
-                ExpressionAttributeValues={
-                    ":le": {"M": {"key": _s(key), "count": _n(count), "at": _s(at_iso)}},
-                    ":at": _s(at_iso),
-                },
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
 
     def record_error(self, user_id: str, *, message: str, at_iso: str) -> None:
@@ -380,6 +438,62 @@ class Store:
                 UpdateExpression="SET last_error = :e, updated_at = :at",
                 ConditionExpression=_EXISTS,
                 ExpressionAttributeValues={":e": _s(message[:500]), ":at": _s(at_iso)},
+            )
+
+    # --- X's bill: the daily read budget and the usage-cap marker ----------------------------
+    def add_reads(self, day: str, amount: int) -> int:
+        """Add to the UTC day's billable-read counter (atomically); the day's total after it."""
+        expires_at = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+        with _translate("UpdateItem"):
+            answer = self._db.update_item(
+                TableName=self._table,
+                Key={"pk": _s(f"budget#{day}")},
+                UpdateExpression="ADD #posts :n SET expires_at = if_not_exists(expires_at, :exp)",
+                ExpressionAttributeNames={"#posts": "posts"},
+                ExpressionAttributeValues={":n": _n(amount), ":exp": _n(expires_at + _BUDGET_TTL_SECONDS)},
+                ReturnValues="UPDATED_NEW",
+            )
+        return int(answer["Attributes"]["posts"]["N"])
+
+    def set_usage_cap(self, *, until: float, detail: str, at_iso: str) -> None:
+        with _translate("PutItem"):
+            self._db.put_item(
+                TableName=self._table,
+                Item={
+                    **_USAGE_CAP_KEY,
+                    "until": _n(until),
+                    "detail": _s(detail[:300] or "usage cap"),
+                    "at": _s(at_iso),
+                    # Swept a day after it stops mattering; `until` is what the code checks.
+                    "expires_at": _n(until + 86_400),
+                },
+            )
+
+    def claim_usage_probe(self, *, seen_until: float, until: float) -> bool:
+        """Push the marker's end to `until` if it still ends at `seen_until`: the one run that
+        does so probes X, and every other run keeps away."""
+        claimed = False
+        with _translate("UpdateItem", conflict=_expected):
+            self._db.update_item(
+                TableName=self._table,
+                Key=_USAGE_CAP_KEY,
+                UpdateExpression="SET #until = :until",
+                ConditionExpression="#until = :seen",
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues={":seen": _n(seen_until), ":until": _n(until)},
+            )
+            claimed = True
+        return claimed
+
+    def clear_usage_cap(self, *, until: float) -> None:
+        """Drop the marker a probe claimed, unless X capped someone else since (it moved on)."""
+        with _translate("DeleteItem", conflict=_expected):
+            self._db.delete_item(
+                TableName=self._table,
+                Key=_USAGE_CAP_KEY,
+                ConditionExpression="#until = :until",
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues={":until": _n(until)},
             )
 
     def active_account_ids(self) -> Iterator[str]:

@@ -178,6 +178,7 @@ def build_fetch(
     from xmetrics.crypto import TokenCipher
     from xmetrics.exporter import Exporter
     from xmetrics.queue import JobQueue
+    from xmetrics.services.budget import ReadBudget
     from xmetrics.services.disconnect import DisconnectAccount
     from xmetrics.services.dispatch import DispatchRun
     from xmetrics.services.export_account import ExportAccount
@@ -199,6 +200,9 @@ def build_fetch(
         XApi(settings.x.api_base_url, session=session, clock=clock),
         Exporter(clients.s3, settings.bucket_name, settings.export_prefix),
         telemetry,
+        tiers=settings.tiers,
+        budget=ReadBudget(store, settings.daily_read_budget),
+        prices=settings.prices,
         clock=clock,
     )
     return FetchUseCases(

@@ -12,7 +12,14 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from xmetrics.errors import RateLimitedError, TransportError, UnauthorizedError, XApiError, XServerError
+from xmetrics.errors import (
+    RateLimitedError,
+    TransportError,
+    UnauthorizedError,
+    UsageCappedError,
+    XApiError,
+    XServerError,
+)
 from xmetrics.limits import X_TIMEOUT
 from xmetrics.timeutil import iso_z
 from xmetrics.transport import Backoff, Response, Session, new_session, send
@@ -38,6 +45,8 @@ class Timeline:
     pages: list[dict[str, Any]] = field(default_factory=list)
     rate_limited_waits: int = 0
     retries: int = 0
+    # The caller's `enough` stopped the paging while X still had older posts in the window.
+    stopped_early: bool = False
 
 
 class XApi:
@@ -71,8 +80,10 @@ class XApi:
         start_time: datetime,
         end_time: datetime,
         wait_budget: Callable[[], float],
+        enough: Callable[[dict[str, Any]], bool] | None = None,
     ) -> Timeline:
-        """Every page of the user's posts in [start_time, end_time), or an exception: never a part.
+        """Every page of the user's posts in [start_time, end_time), newest first, or an exception:
+        never a part, unless `enough(page)` says to stop (then `stopped_early` tells).
 
         `wait_budget` says how many seconds the caller can still spend waiting out a 429.
         """
@@ -93,6 +104,9 @@ class XApi:
             timeline.rate_limited_waits += stats.waits
             next_token = (body.get("meta") or {}).get("next_token")
             if not next_token:
+                return timeline
+            if enough is not None and enough(body):
+                timeline.stopped_early = True
                 return timeline
             params["pagination_token"] = str(next_token)
         raise XServerError(502, "Too many pages", f"more than {MAX_PAGES} pages for one timeline")
@@ -134,7 +148,9 @@ class XApi:
             if not isinstance(body, dict):
                 raise XServerError(502, "Bad response", "JSON body is not an object")
             return body
-        title, detail = _problem(response)
+        title, detail, kind = _problem(response)
+        if status in (402, 429) and _usage_capped(title, detail, kind):
+            raise UsageCappedError(status, title, detail)
         if status == 429:
             reset = response.headers.get("x-rate-limit-reset", "")
             # isascii: str.isdigit() also accepts digits float() refuses, such as "²".
@@ -153,15 +169,30 @@ class _Stats:
     waits: int = 0
 
 
-def _problem(response: Response) -> tuple[str, str]:
+def _usage_capped(title: str, detail: str, kind: str) -> bool:
+    """X's usage cap (`.../problems/usage-capped`, "UsageCapExceeded") or exhausted prepaid credits
+    (402 "CreditsDepleted", `.../problems/credits`, as reported from X): the only answers a 429 or
+    402 gives that waiting does not cure."""
+    kind = kind.rstrip("/")
+    words = f"{title} {detail}".lower()
+    return (
+        kind.endswith(("/usage-capped", "/credits"))
+        or title in ("UsageCapExceeded", "CreditsDepleted")
+        or "usage cap" in words
+        or "credits" in words
+    )
+
+
+def _problem(response: Response) -> tuple[str, str, str]:
+    """An error answer's title, detail and problem type, whatever shape X gave it."""
     try:
         body = response.json()
     except ValueError:
-        return response.reason, ""
+        return response.reason, "", ""
     if not isinstance(body, dict):
-        return response.reason, ""
+        return response.reason, "", ""
     detail = body.get("detail")
     if not detail and isinstance(body.get("errors"), list) and body["errors"]:
         first = body["errors"][0]
         detail = first.get("message") or first.get("detail") if isinstance(first, dict) else None
-    return str(body.get("title", ""))[:200], str(detail or "")[:300]
+    return str(body.get("title", ""))[:200], str(detail or "")[:300], str(body.get("type", ""))[:200]

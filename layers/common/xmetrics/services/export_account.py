@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from xmetrics import records
 from xmetrics.deadline import Deadline
@@ -14,16 +18,40 @@ from xmetrics.errors import (
     RateLimitedError,
     TokenUnreadableError,
     UnauthorizedError,
+    UsageCappedError,
     XMetricsError,
 )
 from xmetrics.limits import EXPORT_RESERVE_SECONDS
+from xmetrics.services.billing import (
+    PRICES,
+    Bookkeeping,
+    Prices,
+    Reads,
+    Span,
+    count_page,
+    hours,
+    uncovered,
+    utc_day,
+)
+from xmetrics.services.budget import ReadBudget, Share
 from xmetrics.services.ports import AccountStore, ExportSink, Timelines
 from xmetrics.services.results import Summary, describe
+from xmetrics.services.tiers import DEFAULT_SPEC, Tier, TierPolicy, tier_of, windows
 from xmetrics.services.tokens import AccessGrant, TokenKeeper
+from xmetrics.services.usage_cap import Admission, UsageCapGate, until_iso
 from xmetrics.services.window import FetchJob
 from xmetrics.telemetry import Telemetry
-from xmetrics.timeutil import from_epoch, iso_z
-from xmetrics.x_api import Timeline
+from xmetrics.timeutil import from_epoch, iso_z, parse_utc
+from xmetrics.x_api import PAGE_SIZE, Timeline
+
+if TYPE_CHECKING:
+    from xmetrics.store import Account
+
+# An account whose posting rate is not known yet is sized as a heavy poster (40 a day), so its
+# first reservation rarely cuts its first read short; what it does not read goes back.
+DEFAULT_RATE = 40 / 24
+# X reaches at most 3,200 posts of a timeline.
+MAX_RESERVATION = 3200 + PAGE_SIZE
 
 
 class ExportAccount:
@@ -35,6 +63,9 @@ class ExportAccount:
         exporter: ExportSink,
         telemetry: Telemetry,
         *,
+        tiers: TierPolicy | None = None,
+        budget: ReadBudget | None = None,
+        prices: Prices = PRICES,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -42,6 +73,10 @@ class ExportAccount:
         self._x = x
         self._exporter = exporter
         self._telemetry = telemetry
+        self._tiers = tiers or TierPolicy.parse(DEFAULT_SPEC)
+        self._budget = budget or ReadBudget(store, 0)
+        self._prices = prices
+        self._gate = UsageCapGate(store)
         self._clock = clock
 
     def run(self, job: FetchJob, deadline: Deadline, *, skip_if_done: bool = False) -> Summary:
@@ -86,7 +121,7 @@ class ExportAccount:
         return Summary(job.user_id, "failed", error=message)
 
     def _run(self, job: FetchJob, deadline: Deadline, skip_if_done: bool) -> Summary:
-        account = self._store.get_account(job.user_id)
+        account, cap = self._store.get_account_and_cap(job.user_id)
         if account is None:
             raise AccountNotFoundError(job.user_id)
         last = account.last_export or {}
@@ -97,25 +132,98 @@ class ExportAccount:
             return Summary(
                 job.user_id, "exported", key=key, skipped=True, tweets=int(float(last.get("count", 0)))
             )
-        grant = self._tokens.access_token(job.user_id, deadline, known=account)
+        admission = self._gate.admit(cap, job.snapshot)
+        if admission is Admission.CLOSED:
+            assert cap is not None
+            self._telemetry.count("UsageCapped")
+            return Summary(
+                job.user_id,
+                "usage_capped",
+                error=f"X's usage cap for this app is reached; no run calls X before {until_iso(cap)}",
+            )
+        reached_x = False
         try:
-            timeline = self._timeline(grant, job, deadline)
-        except UnauthorizedError:
-            # A token we believed valid was refused (revoked, or X expired it early): refresh
-            # once, retry once.
-            grant = self._tokens.access_token(job.user_id, deadline, rejected=grant.access_token)
-            timeline = self._timeline(grant, job, deadline)
+            return self._export(job, deadline, account)
+        except UsageCappedError as exc:
+            reached_x = True
+            return self._capped(job, exc)
+        finally:
+            if admission is Admission.PROBE and not reached_x:
+                self._end_probe(job)
+
+    def _capped(self, job: FetchJob, exc: UsageCappedError) -> Summary:
+        """No wait, no retry, no requeue: the cap lifts on X's calendar, not in minutes."""
+        self._telemetry.count("UsageCapped")
+        message = f"X's usage cap for this app is reached ({describe(exc)}); no run calls X for an hour"
+        self._telemetry.warning("usage cap reached", user_id=job.user_id, error=message)
+        try:
+            self._gate.capped(job.snapshot, exc.detail or exc.title)
+        except XMetricsError as also:
+            # The next runs will each meet the cap themselves: one call each, still no retry.
+            self._telemetry.warning("could not record the usage cap", error=describe(also))
+        return Summary(job.user_id, "usage_capped", error=message[:300])
+
+    def _end_probe(self, job: FetchJob) -> None:
+        try:
+            self._gate.probed(job.snapshot)
+        except XMetricsError as exc:
+            self._telemetry.warning("could not lift the usage cap marker", error=describe(exc))
+
+    def _export(self, job: FetchJob, deadline: Deadline, account: Account) -> Summary:
+        book = Bookkeeping.loads(account.reads)
+        read_today = book.read_today(job.snapshot)
+        due = self._tiers.due(job, book.tiers)
+        if not due:
+            return Summary(job.user_id, "exported")  # REFRESH_TIERS has no every-run tier
+        share = self._budget.reserve(utc_day(job.snapshot), self._wanted(job, due, book, read_today))
+        if share.exhausted:
+            self._telemetry.count("BudgetExhausted")
+            return Summary(
+                job.user_id,
+                "budget_exhausted",
+                error=f"DailyReadBudget is used up for {share.day} (UTC); X was not called",
+            )
+        tiers = self._fit(job, due, share, book, read_today)
+        used = share.granted or 0  # until a read says otherwise, assume the whole share is spent
+        try:
+            grant = self._tokens.access_token(job.user_id, deadline, known=account)
+            try:
+                read = self._read(grant, job, deadline, tiers, read_today, share)
+            except UnauthorizedError:
+                # A token we believed valid was refused (revoked, or X expired it early): refresh
+                # once, retry once.
+                grant = self._tokens.access_token(job.user_id, deadline, rejected=grant.access_token)
+                read = self._read(grant, job, deadline, tiers, read_today, share)
+            used = read.reads.billed_posts
+        finally:
+            self._budget.settle(share, used)
+        return self._write(job, grant, read, book, skipped=[t.name for t in due if t not in tiers])
+
+    def _write(
+        self, job: FetchJob, grant: AccessGrant, read: _Read, book: Bookkeeping, skipped: list[str]
+    ) -> Summary:
         batch = records.build(
-            timeline.pages,
+            read.pages,
             user_id=job.user_id,
             username=grant.account.username,
             snapshot_at=iso_z(job.snapshot),
+            read_tier=lambda tweet: _tier_of(read.tiers, job.snapshot, tweet),
         )
         # Only now, with every page in hand, does anything reach S3: no partial exports.
         exported = self._exporter.put(job.user_id, job.snapshot, batch.records, window=job.window)
+        # A backfill's reads count toward the day's bill, but it completes no tier.
+        reads = (
+            book.after(job.snapshot, read.spans, [], None)
+            if job.backfill
+            else book.after(job.snapshot, read.spans, read.completed, read.rate)
+        )
         try:
             self._store.record_export(
-                job.user_id, key=exported.key, count=exported.count, at_iso=self._now_iso()
+                job.user_id,
+                key=exported.key,
+                count=exported.count,
+                at_iso=self._now_iso(),
+                reads=reads.dumps(),
             )
         except AccountNotFoundError:
             self._telemetry.warning("account disconnected during its export", user_id=job.user_id)
@@ -126,43 +234,104 @@ class ExportAccount:
                 tweets=exported.count,
                 error="the account was disconnected during this export; its object stays in S3",
             )
-        self._report(job, grant, timeline, exported.count, exported.size, exported.key, batch.run_errors)
+        cost = read.reads.cost(self._prices)
+        self._report(job, grant, read, exported.count, exported.size, exported.key, batch.run_errors, cost)
         return Summary(
             job.user_id,
             "exported",
             tweets=exported.count,
             key=exported.key,
             refreshed=grant.refreshed,
-            pages=len(timeline.pages),
+            pages=len(read.pages),
             errors=batch.run_errors,
+            tiers=[t.name for t in read.tiers],
+            skipped_tiers=skipped + [t.name for t in read.tiers if t.name not in read.completed],
+            reads=read.reads.returned(),
+            billed=read.reads.billed(),
+            cost_usd=cost,
         )
 
-    def _timeline(self, grant: AccessGrant, job: FetchJob, deadline: Deadline) -> Timeline:
-        return self._x.timeline(
-            grant.access_token,
-            job.user_id,
-            start_time=job.start_time,
-            end_time=job.end_time,
-            wait_budget=lambda: deadline.remaining() - EXPORT_RESERVE_SECONDS,
-        )
+    def _wanted(self, job: FetchJob, due: Sequence[Tier], book: Bookkeeping, read_today: list[Span]) -> int:
+        """A reservation that covers the due tiers' new posts with room to spare: what is not read
+        goes back to the budget with this process's next reservation."""
+        expected = sum(self._expected(job, t, book, read_today) for t in due)
+        return min(MAX_RESERVATION, math.ceil(2 * expected) + PAGE_SIZE)
+
+    def _expected(self, job: FetchJob, tier: Tier, book: Bookkeeping, read_today: list[Span]) -> float:
+        rate = DEFAULT_RATE if book.rate is None else book.rate
+        return rate * hours(uncovered(tier.window(job.snapshot), read_today))
+
+    def _fit(
+        self, job: FetchJob, due: tuple[Tier, ...], share: Share, book: Bookkeeping, read_today: list[Span]
+    ) -> tuple[Tier, ...]:
+        """Near the budget, the oldest tiers wait for another day so the young posts keep flowing."""
+        if share.granted is None or share.granted >= share.asked:
+            return due
+        kept, expected = [due[0]], self._expected(job, due[0], book, read_today)
+        for tier in due[1:]:
+            expected += self._expected(job, tier, book, read_today)
+            if expected > share.granted:
+                break
+            kept.append(tier)
+        return tuple(kept)
+
+    def _read(
+        self,
+        grant: AccessGrant,
+        job: FetchJob,
+        deadline: Deadline,
+        tiers: tuple[Tier, ...],
+        read_today: list[Span],
+        share: Share,
+    ) -> _Read:
+        """Each window of the due tiers, youngest first, until the budget share is spent."""
+        read = _Read(tiers=tiers)
+        tally = Reads()
+
+        def enough(page: dict[str, Any]) -> bool:
+            count_page(page, read_today, tally)
+            return share.granted is not None and tally.billed_posts >= share.granted
+
+        for start, end in windows(job.snapshot, tiers):
+            timeline = self._x.timeline(
+                grant.access_token,
+                job.user_id,
+                start_time=start,
+                end_time=end,
+                wait_budget=lambda: deadline.remaining() - EXPORT_RESERVE_SECONDS,
+                enough=enough,
+            )
+            read.add(timeline, read_today)
+            oldest = _oldest(timeline.pages) if timeline.stopped_early else None
+            read.spans.append((oldest or end, end) if timeline.stopped_early else (start, end))
+            if timeline.stopped_early:
+                break
+        read.finish(job.snapshot)
+        return read
 
     def _report(
         self,
         job: FetchJob,
         grant: AccessGrant,
-        timeline: Timeline,
+        read: _Read,
         count: int,
         size: int,
         key: str,
         run_errors: list[dict[str, object]],
+        cost: float,
     ) -> None:
         self._telemetry.count("TweetsExported", count)
-        self._telemetry.count("PagesFetched", len(timeline.pages))
-        if timeline.rate_limited_waits:
-            self._telemetry.count("RateLimited", timeline.rate_limited_waits)
-        if timeline.retries:
-            self._telemetry.count("XRetries", timeline.retries)
+        self._telemetry.count("PagesFetched", len(read.pages))
+        if read.rate_limited_waits:
+            self._telemetry.count("RateLimited", read.rate_limited_waits)
+        if read.retries:
+            self._telemetry.count("XRetries", read.retries)
         self._telemetry.count("ExportBytes", size, unit="Bytes")
+        # What X bills: every resource it returned, and the ones new for the UTC day.
+        for kind, returned in read.reads.returned().items():
+            self._telemetry.count(f"X{kind.title()}Read", returned)
+            self._telemetry.count(f"X{kind.title()}Billed", read.reads.billed()[kind])
+        self._telemetry.count("XCostEstimate", cost, unit="None")
         if run_errors:
             self._telemetry.count("PartialErrors", len(run_errors))
             self._telemetry.warning(
@@ -173,9 +342,61 @@ class ExportAccount:
             user_id=job.user_id,
             key=key,
             tweets=count,
-            pages=len(timeline.pages),
+            pages=len(read.pages),
             refreshed=grant.refreshed,
+            tiers=[t.name for t in read.tiers],
+            billed_posts=read.reads.billed_posts,
+            cost_usd=cost,
         )
 
     def _now_iso(self) -> str:
         return iso_z(from_epoch(self._clock()))
+
+
+@dataclass
+class _Read:
+    """What one run read of X: the pages of its windows, the spans of `created_at` they covered,
+    and what X bills for them."""
+
+    tiers: tuple[Tier, ...]
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
+    reads: Reads = field(default_factory=Reads)
+    rate_limited_waits: int = 0
+    retries: int = 0
+    completed: list[str] = field(default_factory=list)
+    rate: float | None = None
+
+    def add(self, timeline: Timeline, read_today: Sequence[Span]) -> None:
+        for page in timeline.pages:
+            count_page(page, read_today, self.reads)
+        self.pages += timeline.pages
+        self.rate_limited_waits += timeline.rate_limited_waits
+        self.retries += timeline.retries
+
+    def finish(self, snapshot: datetime) -> None:
+        self.completed = [
+            t.name
+            for t in self.tiers
+            if any(a <= t.window(snapshot)[0] and t.window(snapshot)[1] <= b for a, b in self.spans)
+        ]
+        covered = hours(self.spans)
+        # A posting rate from at least a day of posts: an hour's worth says little.
+        self.rate = self.reads.posts / covered if covered >= 24 else None
+
+
+def _created(tweet: dict[str, Any]) -> datetime | None:
+    try:
+        return parse_utc(str(tweet["created_at"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _oldest(pages: Sequence[dict[str, Any]]) -> datetime | None:
+    moments = [m for page in pages for t in page.get("data") or () if (m := _created(t)) is not None]
+    return min(moments) if moments else None
+
+
+def _tier_of(tiers: Sequence[Tier], snapshot: datetime, tweet: dict[str, Any]) -> str:
+    created = _created(tweet)
+    return tier_of(tiers, snapshot, created) if created is not None else tiers[0].name

@@ -15,12 +15,24 @@ if TYPE_CHECKING:
     from xmetrics.crypto import DataKey, PlainTokens, SealedTokens
     from xmetrics.exporter import ExportedObject
     from xmetrics.oauth.client import ClientCredentials, TokenSet
-    from xmetrics.store import Account
+    from xmetrics.store import Account, UsageCap
     from xmetrics.x_api import Timeline
 
 
-class AccountStore(Protocol):
+class BudgetCounter(Protocol):
+    def add_reads(self, day: str, amount: int) -> int: ...
+
+
+class AccountStore(BudgetCounter, Protocol):
     def get_account(self, user_id: str) -> Account | None: ...
+
+    def get_account_and_cap(self, user_id: str) -> tuple[Account | None, UsageCap | None]: ...
+
+    def set_usage_cap(self, *, until: float, detail: str, at_iso: str) -> None: ...
+
+    def claim_usage_probe(self, *, seen_until: float, until: float) -> bool: ...
+
+    def clear_usage_cap(self, *, until: float) -> None: ...
 
     def acquire_lease(self, user_id: str, *, version: int, owner: str, now: float, until: float) -> None: ...
 
@@ -40,7 +52,9 @@ class AccountStore(Protocol):
 
     def mark_needs_reconnect(self, user_id: str, *, version: int, reason: str, now_iso: str) -> bool: ...
 
-    def record_export(self, user_id: str, *, key: str, count: int, at_iso: str) -> None: ...
+    def record_export(
+        self, user_id: str, *, key: str, count: int, at_iso: str, reads: str | None = None
+    ) -> None: ...
 
     def record_error(self, user_id: str, *, message: str, at_iso: str) -> None: ...
 
@@ -74,6 +88,7 @@ class Timelines(Protocol):
         start_time: datetime,
         end_time: datetime,
         wait_budget: Callable[[], float],
+        enough: Callable[[dict[str, Any]], bool] | None = None,
     ) -> Timeline: ...
 
 

@@ -21,7 +21,8 @@ _ALWAYS = frozenset({"user_id", "status", "tweets", "refreshed", "errors"})
 
 @dataclass
 class Summary:
-    """One account's run: exported | needs_reconnect | not_found | failed."""
+    """One account's run: exported | needs_reconnect | not_found | failed | usage_capped |
+    budget_exhausted."""
 
     user_id: str
     status: str
@@ -34,9 +35,16 @@ class Summary:
     # Epoch seconds X's rate limit resets at: a queued job is handed back to SQS until then.
     retry_after: float | None = None
     skipped: bool = False
+    # The read tiers this run read, and the due ones it left for a later run (the budget).
+    tiers: list[str] = field(default_factory=list)
+    skipped_tiers: list[str] = field(default_factory=list)
+    # What X returned, by kind, what of it X bills (new for the UTC day), and its estimated cost.
+    reads: dict[str, int] = field(default_factory=dict)
+    billed: dict[str, int] = field(default_factory=dict)
+    cost_usd: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k in _ALWAYS or v not in (None, False, 0, [])}
+        return {k: v for k, v in asdict(self).items() if k in _ALWAYS or v not in (None, False, 0, [], {})}
 
 
 @dataclass

@@ -1,0 +1,199 @@
+"""What X bills for a run: the resources it returned, and which of them are new for the UTC day.
+
+X bills each resource it returns, but a resource read again within the same UTC day is not billed
+again. The app reads an account's posts only through time windows of its timeline, so what was
+read today is a few spans of `created_at` (one per merged window), kept on the account item in
+the same write as `last_export`: a post inside a span read earlier today is not billed again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from xmetrics.timeutil import iso_z, parse_utc
+
+Span = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True)
+class Prices:
+    """US dollars per billed resource. X's pay-per-use prices, docs.x.com pricing page, as of
+    2026-04-20 ("owned reads": the authorizing user's own posts, GET /2/users/{id}/tweets among
+    them, at $0.001). Whether media and users that arrive as expansions of owned reads are billed
+    as owned reads is not documented: they are priced at X's media and user read prices, an upper
+    bound. The XPrices template parameter (X_PRICES) replaces any of them."""
+
+    post: float = 0.001
+    media: float = 0.005
+    user: float = 0.010
+    as_of: str = "2026-04-20"
+
+    @classmethod
+    def parse(cls, text: str) -> Prices:
+        """`post=0.001,media=0.005,user=0.010`; names left out keep X's price. ValueError if bad."""
+        values: dict[str, float] = {}
+        for entry in (part.strip() for part in text.split(",") if part.strip()):
+            name, sep, number = entry.partition("=")
+            if not sep or name.strip() not in ("post", "media", "user"):
+                raise ValueError(f"price {entry!r} is not like post=0.001 (post, media or user)")
+            price = float(number)
+            if not math.isfinite(price) or not 0 <= price < 1:
+                raise ValueError(f"price {entry!r} must be between 0 and 1 dollar")
+            values[name.strip()] = price
+        return cls(**values, as_of="configured" if values else cls.as_of)
+
+
+PRICES = Prices()
+
+
+@dataclass
+class Reads:
+    """Resources X returned to one run, by kind, and how many of them X bills."""
+
+    posts: int = 0
+    media: int = 0
+    users: int = 0
+    billed_posts: int = 0
+    billed_media: int = 0
+    billed_users: int = 0
+
+    def cost(self, prices: Prices) -> float:
+        return round(
+            self.billed_posts * prices.post
+            + self.billed_media * prices.media
+            + self.billed_users * prices.user,
+            6,
+        )
+
+    def returned(self) -> dict[str, int]:
+        return {"posts": self.posts, "media": self.media, "users": self.users}
+
+    def billed(self) -> dict[str, int]:
+        return {"posts": self.billed_posts, "media": self.billed_media, "users": self.billed_users}
+
+
+def covered(spans: Sequence[Span], moment: datetime) -> bool:
+    return any(start <= moment < end for start, end in spans)
+
+
+def merge(spans: Iterable[Span]) -> list[Span]:
+    out: list[Span] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(end, out[-1][1]))
+        else:
+            out.append((start, end))
+    return out
+
+
+def count_page(page: dict[str, Any], read_today: Sequence[Span], reads: Reads) -> int:
+    """Add one page's resources to `reads`; return how many of its posts X bills."""
+    billed_media: set[str] = set()
+    new_posts = 0
+    for tweet in page.get("data") or ():
+        reads.posts += 1
+        created = _created(tweet)
+        if created is None or not covered(read_today, created):
+            new_posts += 1
+            billed_media.update(str(k) for k in (tweet.get("attachments") or {}).get("media_keys") or ())
+    includes = page.get("includes") or {}
+    media = [m for m in includes.get("media") or () if isinstance(m, dict)]
+    reads.media += len(media)
+    reads.billed_media += sum(1 for m in media if str(m.get("media_key")) in billed_media)
+    users = includes.get("users") or ()
+    reads.users += len(users)
+    reads.billed_users += len(users)
+    reads.billed_posts += new_posts
+    return new_posts
+
+
+def _created(tweet: dict[str, Any]) -> datetime | None:
+    try:
+        return parse_utc(str(tweet["created_at"]))
+    except (KeyError, ValueError):
+        return None  # billed: nothing says it was read before
+
+
+@dataclass
+class Bookkeeping:
+    """The account's read history, on its item: when each tier was last read in full (snapshot
+    times), the spans read on the UTC day of its latest run, and its posting rate (posts per
+    hour, from its latest full read) that sizes its share of a read budget."""
+
+    tiers: dict[str, str] = field(default_factory=dict)
+    day: str = ""
+    spans: list[Span] = field(default_factory=list)
+    rate: float | None = None
+
+    @classmethod
+    def loads(cls, text: str | None) -> Bookkeeping:
+        """Unreadable bookkeeping is empty bookkeeping: every tier is read (and billed) again."""
+        if not text:
+            return cls()
+        try:
+            raw = json.loads(text)
+            rate = raw.get("rate")
+            return cls(
+                tiers={str(k): str(v) for k, v in dict(raw.get("tiers") or {}).items()},
+                day=str(raw.get("day") or ""),
+                spans=[(parse_utc(a), parse_utc(b)) for a, b in raw.get("spans") or ()],
+                rate=float(rate) if isinstance(rate, int | float) else None,
+            )
+        except (ValueError, TypeError, AttributeError):
+            return cls()
+
+    def dumps(self) -> str:
+        body: dict[str, Any] = {
+            "tiers": self.tiers,
+            "day": self.day,
+            "spans": [[iso_z(a), iso_z(b)] for a, b in self.spans],
+        }
+        if self.rate is not None:
+            body["rate"] = round(self.rate, 4)
+        return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+    def read_today(self, snapshot: datetime) -> list[Span]:
+        return self.spans if self.day == utc_day(snapshot) else []
+
+    def after(
+        self,
+        snapshot: datetime,
+        read: Sequence[Span],
+        completed: Iterable[str],
+        rate: float | None,
+    ) -> Bookkeeping:
+        """The bookkeeping once a run has read `read` and completed the tiers `completed`."""
+        day = utc_day(snapshot)
+        spans = merge([*self.read_today(snapshot), *read]) if day >= self.day else self.spans
+        tiers = dict(self.tiers)
+        for name in completed:
+            tiers[name] = iso_z(snapshot)
+        return Bookkeeping(
+            tiers=tiers,
+            day=max(day, self.day),
+            spans=spans,
+            rate=self.rate if rate is None else rate,
+        )
+
+
+def utc_day(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d}"
+
+
+def hours(spans: Iterable[Span]) -> float:
+    return sum((end - start) / timedelta(hours=1) for start, end in spans)
+
+
+def uncovered(window: Span, read_today: Sequence[Span]) -> list[Span]:
+    """The parts of `window` not yet read today."""
+    parts = [window]
+    for start, end in merge(read_today):
+        parts = [
+            piece for a, b in parts for piece in ((a, min(b, start)), (max(a, end), b)) if piece[0] < piece[1]
+        ]
+    return parts

@@ -1,0 +1,52 @@
+"""X's usage cap: once X says the app's monthly cap (or its credits) ran out, no run calls X's
+timeline for an hour of scheduled time; then one run probes, and only it.
+
+The marker is one item, read with the account in the run's first request, so an uncapped app pays
+no extra DynamoDB operation for it. Hours are counted on the runs' scheduled times (the event's
+`time`), like every other decision of a run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import Enum
+
+from xmetrics.services.ports import AccountStore
+from xmetrics.store import UsageCap
+from xmetrics.timeutil import from_epoch, iso_z
+
+PAUSE = timedelta(hours=1)
+
+
+class Admission(Enum):
+    OPEN = "open"  # no cap known
+    CLOSED = "closed"  # capped: keep away from X
+    PROBE = "probe"  # the hour is over, and this run is the one that asks X again
+
+
+class UsageCapGate:
+    def __init__(self, store: AccountStore) -> None:
+        self._store = store
+
+    def admit(self, cap: UsageCap | None, snapshot: datetime) -> Admission:
+        if cap is None:
+            return Admission.OPEN
+        if snapshot.timestamp() < cap.until:
+            return Admission.CLOSED
+        claimed = self._store.claim_usage_probe(seen_until=cap.until, until=_until(snapshot))
+        return Admission.PROBE if claimed else Admission.CLOSED
+
+    def capped(self, snapshot: datetime, detail: str) -> None:
+        self._store.set_usage_cap(until=_until(snapshot), detail=detail, at_iso=iso_z(snapshot))
+
+    def probed(self, snapshot: datetime) -> None:
+        """The probing run got anything but the cap from X (or never reached X): let runs in."""
+        self._store.clear_usage_cap(until=_until(snapshot))
+
+
+def _until(snapshot: datetime) -> float:
+    return (snapshot + PAUSE).timestamp()
+
+
+def until_iso(cap: UsageCap) -> str:
+    return iso_z(from_epoch(cap.until))
