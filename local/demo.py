@@ -20,6 +20,7 @@ from local.gateway import LocalGateway
 from local.stack import LocalStack
 from local.x_sandbox import XSandbox
 from xmetrics.exporter import export_key
+from xmetrics.services.billing import PRICES
 from xmetrics.timeutil import parse_utc
 
 T = TypeVar("T")
@@ -68,20 +69,35 @@ def _row(record: dict[str, Any]) -> str:
     return line
 
 
-def report(stack: LocalStack, key: str, summary: dict[str, Any], connected: str, elapsed: float) -> None:
+def report(
+    stack: LocalStack,
+    key: str,
+    first_bill: dict[str, int],
+    again: dict[str, Any],
+    connected: str,
+    elapsed: float,
+) -> None:
     s3 = stack.client("s3")
     body = s3.get_object(Bucket=stack.resources.bucket_name, Key=key)["Body"].read().decode()
     rows = [json.loads(line) for line in body.splitlines()]
     with_video = [r for r in rows if any(m.get("type") == "video" for m in r["media"])]
     sample = (with_video[:2] + [r for r in rows if r not in with_video][:2])[:4]
+    tiers = sorted({r["read_tier"] for r in rows})
+    cost = first_bill["posts"] * PRICES.post + first_bill["media"] * PRICES.media
     print()
     print(f"== x-metrics-export demo: done in {elapsed:.1f}s")
     print(f"account connected : {connected}")
-    print(
-        f"tweets exported   : {summary['tweets']} in {summary.get('pages', 1)} page(s) "
-        f"(token refreshed: {'yes' if summary.get('refreshed') else 'no'})"
-    )
+    print(f"tweets exported   : {len(rows)} by the scheduled run, read tiers {', '.join(tiers)}")
     print(f"S3 object written : s3://{stack.resources.bucket_name}/{key}  ({len(body)} bytes, JSON lines)")
+    print(
+        f"X's bill          : {first_bill['posts']} posts + {first_bill['media']} media billed by the "
+        f"scheduled run, est. ${cost:.3f} (X's {PRICES.as_of} prices)"
+    )
+    print(
+        f"a run right after : re-read the {again['tweets']} posts younger than 48 h "
+        f"({', '.join(again.get('tiers', []))}); {again['billed']['posts']} new today, "
+        f"est. ${again.get('cost_usd', 0):.3f}: X bills a post once per UTC day"
+    )
     print("sample rows (organic impressions, public likes, non-public link clicks, video quartiles):")
     for record in sample:
         print(_row(record))
@@ -121,7 +137,8 @@ def run() -> int:
             failures = sum(len(a["batchItemFailures"]) for a in flows.drain_queue(stack))
             if failures:
                 raise DemoError(f"{failures} queue message(s) failed; see the function's log above")
-        with step(5, total, "reading the export back from S3"):
+            first_bill = sandbox.billed()
+        with step(5, total, "a manual run, then reading the export back from S3"):
             summary = stack.invoke("FetchFunction", {"user_id": DEMO_USER[1]})
             if summary.get("status") != "exported":
                 raise DemoError(f"manual fetch: {summary}")
@@ -129,7 +146,14 @@ def run() -> int:
             listed = stack.client("s3").list_objects_v2(Bucket=stack.resources.bucket_name, Prefix=key)
             if listed.get("KeyCount") != 1:
                 raise DemoError(f"expected the scheduled export at {key}, found none")
-        report(stack, key, summary, f"@{DEMO_USER[0]} (id {DEMO_USER[1]})", time.monotonic() - started)
+        report(
+            stack,
+            key,
+            first_bill,
+            summary,
+            f"@{DEMO_USER[0]} (id {DEMO_USER[1]})",
+            time.monotonic() - started,
+        )
         return 0
     except KeyboardInterrupt:
         print("\ninterrupted; stopping the local stack")

@@ -86,3 +86,38 @@ def test_authorize_settings_name_a_missing_or_malformed_client_id(value: str) ->
         ConnectSettings.from_env({**CONNECT, "CLIENT_ID": value})
     with pytest.raises(ConfigError, match="CLIENT_ID"):
         ConnectSettings.from_env({"TABLE_NAME": "tokens"})
+
+
+def test_the_bill_knobs_default_to_the_tiers_no_budget_and_xs_prices() -> None:
+    settings = FetchSettings.from_env(BASE)
+    assert settings.tiers.spec == "48h:run,7d:1d,30d:7d"
+    assert settings.daily_read_budget == 0
+    assert (settings.prices.post, settings.prices.media, settings.prices.user) == (0.001, 0.005, 0.010)
+
+
+def test_the_bill_knobs_are_read_from_the_environment() -> None:
+    env = {**BASE, "REFRESH_TIERS": "all", "DAILY_READ_BUDGET": "50000", "X_PRICES": "media=0.001"}
+    settings = FetchSettings.from_env(env)
+    assert settings.tiers.spec == "all" and settings.daily_read_budget == 50_000
+    assert (settings.prices.post, settings.prices.media, settings.prices.as_of) == (
+        0.001,
+        0.001,
+        "configured",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REFRESH_TIERS", "48h:hourly"),
+        ("REFRESH_TIERS", "7d:1d,48h:run"),
+        ("DAILY_READ_BUDGET", "-5"),
+        ("DAILY_READ_BUDGET", "1e6"),
+        ("X_PRICES", "posts=0.001"),
+        ("X_PRICES", "post=nan"),
+        ("X_PRICES", "post=5"),
+    ],
+)
+def test_a_malformed_bill_knob_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        FetchSettings.from_env({**BASE, name: value})

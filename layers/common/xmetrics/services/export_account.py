@@ -141,14 +141,14 @@ class ExportAccount:
                 "usage_capped",
                 error=f"X's usage cap for this app is reached; no run calls X before {until_iso(cap)}",
             )
-        reached_x = False
+        capped_again = False
         try:
             return self._export(job, deadline, account)
         except UsageCappedError as exc:
-            reached_x = True
+            capped_again = True
             return self._capped(job, exc)
         finally:
-            if admission is Admission.PROBE and not reached_x:
+            if admission is Admission.PROBE and not capped_again:
                 self._end_probe(job)
 
     def _capped(self, job: FetchJob, exc: UsageCappedError) -> Summary:
@@ -184,19 +184,20 @@ class ExportAccount:
                 error=f"DailyReadBudget is used up for {share.day} (UTC); X was not called",
             )
         tiers = self._fit(job, due, share, book, read_today)
-        used = share.granted or 0  # until a read says otherwise, assume the whole share is spent
+        # What X returned so far, page by page: even a read that fails midway was billed for the
+        # pages it got, and only the rest of the share goes back to the budget.
+        tally = Reads()
         try:
             grant = self._tokens.access_token(job.user_id, deadline, known=account)
             try:
-                read = self._read(grant, job, deadline, tiers, read_today, share)
+                read = self._read(grant, job, deadline, tiers, read_today, share, tally)
             except UnauthorizedError:
                 # A token we believed valid was refused (revoked, or X expired it early): refresh
                 # once, retry once.
                 grant = self._tokens.access_token(job.user_id, deadline, rejected=grant.access_token)
-                read = self._read(grant, job, deadline, tiers, read_today, share)
-            used = read.reads.billed_posts
+                read = self._read(grant, job, deadline, tiers, read_today, share, tally)
         finally:
-            self._budget.settle(share, used)
+            self._budget.settle(share, tally.billed_posts)
         return self._write(job, grant, read, book, skipped=[t.name for t in due if t not in tiers])
 
     def _write(
@@ -283,10 +284,10 @@ class ExportAccount:
         tiers: tuple[Tier, ...],
         read_today: list[Span],
         share: Share,
+        tally: Reads,
     ) -> _Read:
         """Each window of the due tiers, youngest first, until the budget share is spent."""
         read = _Read(tiers=tiers)
-        tally = Reads()
 
         def enough(page: dict[str, Any]) -> bool:
             count_page(page, read_today, tally)
@@ -302,6 +303,8 @@ class ExportAccount:
                 enough=enough,
             )
             read.add(timeline, read_today)
+            if not timeline.stopped_early and timeline.pages:
+                count_page(timeline.pages[-1], read_today, tally)  # `enough` saw all but the last
             oldest = _oldest(timeline.pages) if timeline.stopped_early else None
             read.spans.append((oldest or end, end) if timeline.stopped_early else (start, end))
             if timeline.stopped_early:
