@@ -97,7 +97,7 @@ def count_page(page: dict[str, Any], read_today: Sequence[Span], reads: Reads) -
     new_posts = 0
     for tweet in page.get("data") or ():
         reads.posts += 1
-        created = _created(tweet)
+        created = created_at(tweet)
         if created is None or not covered(read_today, created):
             new_posts += 1
             billed_media.update(str(k) for k in (tweet.get("attachments") or {}).get("media_keys") or ())
@@ -112,11 +112,13 @@ def count_page(page: dict[str, Any], read_today: Sequence[Span], reads: Reads) -
     return new_posts
 
 
-def _created(tweet: dict[str, Any]) -> datetime | None:
+def created_at(tweet: dict[str, Any]) -> datetime | None:
+    """A post's creation time; None when X sent none or an unreadable one (then it counts as
+    billed, since nothing says it was read before, and as the youngest tier's)."""
     try:
         return parse_utc(str(tweet["created_at"]))
     except (KeyError, ValueError):
-        return None  # billed: nothing says it was read before
+        return None
 
 
 @dataclass

@@ -29,6 +29,7 @@ from xmetrics.services.billing import (
     Reads,
     Span,
     count_page,
+    created_at,
     hours,
     uncovered,
     utc_day,
@@ -41,7 +42,7 @@ from xmetrics.services.tokens import AccessGrant, TokenKeeper
 from xmetrics.services.usage_cap import Admission, UsageCapGate, until_iso
 from xmetrics.services.window import FetchJob
 from xmetrics.telemetry import Telemetry
-from xmetrics.timeutil import from_epoch, iso_z, parse_utc
+from xmetrics.timeutil import from_epoch, iso_z
 from xmetrics.x_api import PAGE_SIZE, Timeline
 
 if TYPE_CHECKING:
@@ -388,18 +389,11 @@ class _Read:
         self.rate = self.reads.posts / covered if covered >= 24 else None
 
 
-def _created(tweet: dict[str, Any]) -> datetime | None:
-    try:
-        return parse_utc(str(tweet["created_at"]))
-    except (KeyError, ValueError):
-        return None
-
-
 def _oldest(pages: Sequence[dict[str, Any]]) -> datetime | None:
-    moments = [m for page in pages for t in page.get("data") or () if (m := _created(t)) is not None]
+    moments = [m for page in pages for t in page.get("data") or () if (m := created_at(t)) is not None]
     return min(moments) if moments else None
 
 
 def _tier_of(tiers: Sequence[Tier], snapshot: datetime, tweet: dict[str, Any]) -> str:
-    created = _created(tweet)
+    created = created_at(tweet)
     return tier_of(tiers, snapshot, created) if created is not None else tiers[0].name
