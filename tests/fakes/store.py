@@ -60,7 +60,8 @@ class FakeStore:
 
     def set_usage_cap(self, *, until: float, detail: str, at_iso: str) -> None:
         self._enter("set_usage_cap")
-        self.usage_cap = UsageCap(until, detail)
+        if self.usage_cap is None or self.usage_cap.until < until:
+            self.usage_cap = UsageCap(until, detail)
 
     def claim_usage_probe(self, *, seen_until: float, until: float) -> bool:
         self._enter("claim_usage_probe")

@@ -33,8 +33,10 @@ class FakeTimelines:
         end_time: datetime,
         wait_budget: Callable[[], float],
         enough: Callable[[dict[str, Any]], bool] | None = None,
+        page_size: int = 100,
     ) -> Timeline:
         self.calls += 1
+        size = min(page_size, self.page_size)
         self.windows.append((iso_z(start_time), iso_z(end_time)))
         fault = self.faults.pop(0) if self.faults else None
         if fault is not None:
@@ -44,12 +46,12 @@ class FakeTimelines:
         inside = [p for p in self.posts if _inside(p, start_time, end_time)]
         inside.sort(key=lambda p: str(p.get("created_at", "")), reverse=True)
         timeline = Timeline()
-        for first in range(0, max(len(inside), 1), self.page_size):
-            chunk = inside[first : first + self.page_size]
-            more = first + self.page_size < len(inside)
+        for first in range(0, max(len(inside), 1), size):
+            chunk = inside[first : first + size]
+            more = first + size < len(inside)
             page: dict[str, Any] = {"data": chunk, "meta": {"result_count": len(chunk)}}
             if more:
-                page["meta"]["next_token"] = str(first + self.page_size)
+                page["meta"]["next_token"] = str(first + size)
             timeline.pages.append(page)
             if more and enough is not None and enough(page):
                 timeline.stopped_early = True

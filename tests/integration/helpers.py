@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import json
+import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import requests
 
 from local.stack import LocalStack
+from local.x_sandbox import XSandbox
 from xmetrics.crypto import PlainTokens, SealedTokens, TokenCipher
 
 USER_ID = "1700000000000000001"
@@ -73,3 +78,71 @@ def served_pages(stack: LocalStack, params: dict[str, str], user_id: str = USER_
         if not next_token:
             return pages
         query["pagination_token"] = next_token
+
+
+# --- simulated time and what X was asked ---------------------------------------------------------
+
+
+class SettableClock:
+    """The sandbox's clock, set by the test to each run's scheduled time: posts appear as it
+    reaches their created_at, and X bills by the UTC day it shows."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def at(self, moment: datetime) -> None:
+        self.now = moment.timestamp()
+
+
+@dataclass(frozen=True)
+class TimelineAsk:
+    """One GET /2/users/:id/tweets as the sandbox saw it: when (its clock), for whom, the full
+    query, the status it answered and the post ids it served."""
+
+    at: float
+    user_id: str
+    query: dict[str, str]
+    status: int
+    served: tuple[str, ...]
+
+    @property
+    def window(self) -> tuple[str, str]:
+        return self.query.get("start_time", ""), self.query.get("end_time", "")
+
+
+class RecordingSandbox(XSandbox):
+    """The X sandbox, keeping every timeline request's query and answer (its request log keeps
+    the path only): the windows a run asked for and the posts X served in them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.asks: list[TimelineAsk] = []
+        self._asks_lock = threading.Lock()
+
+    def _tweets(self, request: Any) -> Any:
+        status, served = 0, ()
+        try:
+            reply = super()._tweets(request)
+            status = reply.status
+            if reply.status == 200:
+                served = tuple(t["id"] for t in json.loads(reply.body).get("data", []))
+            return reply
+        except Exception as exc:  # the sandbox's _Halt: a refusal (401, the usage cap, a 400)
+            status = getattr(getattr(exc, "reply", None), "status", 0)
+            raise
+        finally:
+            user_id = request.path.rstrip("/").split("/")[-2]
+            ask = TimelineAsk(self._clock(), user_id, dict(request.query), status, served)
+            with self._asks_lock:
+                self.asks.append(ask)
+
+    def asks_of(self, user_id: str | None = None, *, at: datetime | None = None) -> list[TimelineAsk]:
+        with self._asks_lock:
+            return [
+                a
+                for a in self.asks
+                if (user_id is None or a.user_id == user_id) and (at is None or a.at == at.timestamp())
+            ]

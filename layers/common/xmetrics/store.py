@@ -456,7 +456,9 @@ class Store:
         return int(answer["Attributes"]["posts"]["N"])
 
     def set_usage_cap(self, *, until: float, detail: str, at_iso: str) -> None:
-        with _translate("PutItem"):
+        """Keep every run off X's timeline until `until`, unless a later run already set a later
+        end (two runs capped at once: the later end wins whichever writes last)."""
+        with _translate("PutItem", conflict=_expected):
             self._db.put_item(
                 TableName=self._table,
                 Item={
@@ -467,6 +469,9 @@ class Store:
                     # Swept a day after it stops mattering; `until` is what the code checks.
                     "expires_at": _n(until + 86_400),
                 },
+                ConditionExpression="attribute_not_exists(#until) OR #until < :until",
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues={":until": _n(until)},
             )
 
     def claim_usage_probe(self, *, seen_until: float, until: float) -> bool:

@@ -28,6 +28,8 @@ TWEET_FIELDS = "attachments,created_at,public_metrics,non_public_metrics,organic
 MEDIA_FIELDS = "media_key,type,duration_ms,public_metrics,non_public_metrics,organic_metrics"
 EXPANSIONS = "attachments.media_keys"
 PAGE_SIZE = 100
+# X's smallest max_results.
+MIN_PAGE_SIZE = 5
 # X reaches at most the latest 3,200 posts of a timeline: 32 full pages. The bound stops a server
 # that keeps sending next_token from looping us forever.
 MAX_PAGES = 40
@@ -81,14 +83,18 @@ class XApi:
         end_time: datetime,
         wait_budget: Callable[[], float],
         enough: Callable[[dict[str, Any]], bool] | None = None,
+        page_size: int = PAGE_SIZE,
     ) -> Timeline:
         """Every page of the user's posts in [start_time, end_time), newest first, or an exception:
         never a part, unless `enough(page)` says to stop (then `stopped_early` tells).
 
         `wait_budget` says how many seconds the caller can still spend waiting out a 429.
+        `page_size` is max_results, the same for every page of the window.
         """
+        if not MIN_PAGE_SIZE <= page_size <= PAGE_SIZE:
+            raise ValueError(f"page_size must be {MIN_PAGE_SIZE}-{PAGE_SIZE}, got {page_size}")
         params: dict[str, str] = {
-            "max_results": str(PAGE_SIZE),
+            "max_results": str(page_size),
             "start_time": iso_z(start_time),
             "end_time": iso_z(end_time),
             "tweet.fields": TWEET_FIELDS,

@@ -121,15 +121,19 @@ def created_at(tweet: dict[str, Any]) -> datetime | None:
         return None
 
 
+# Read spans are kept for the latest UTC days: a late run of yesterday (an SQS retry, a replay)
+# must not count yesterday's already-read posts as billed again.
+_DAYS_KEPT = 2
+
+
 @dataclass
 class Bookkeeping:
     """The account's read history, on its item: when each tier was last read in full (snapshot
-    times), the spans read on the UTC day of its latest run, and its posting rate (posts per
-    hour, from its latest full read) that sizes its share of a read budget."""
+    times), the spans of `created_at` read on each of its latest UTC days, and its posting rate
+    (posts per hour, from its latest read of a day or more) that sizes its budget reservations."""
 
     tiers: dict[str, str] = field(default_factory=dict)
-    day: str = ""
-    spans: list[Span] = field(default_factory=list)
+    spans: dict[str, list[Span]] = field(default_factory=dict)  # UTC day -> spans read that day
     rate: float | None = None
 
     @classmethod
@@ -142,8 +146,10 @@ class Bookkeeping:
             rate = raw.get("rate")
             return cls(
                 tiers={str(k): str(v) for k, v in dict(raw.get("tiers") or {}).items()},
-                day=str(raw.get("day") or ""),
-                spans=[(parse_utc(a), parse_utc(b)) for a, b in raw.get("spans") or ()],
+                spans={
+                    str(day): [(parse_utc(a), parse_utc(b)) for a, b in spans]
+                    for day, spans in dict(raw.get("spans") or {}).items()
+                },
                 rate=float(rate) if isinstance(rate, int | float) else None,
             )
         except (ValueError, TypeError, AttributeError):
@@ -152,15 +158,15 @@ class Bookkeeping:
     def dumps(self) -> str:
         body: dict[str, Any] = {
             "tiers": self.tiers,
-            "day": self.day,
-            "spans": [[iso_z(a), iso_z(b)] for a, b in self.spans],
+            "spans": {day: [[iso_z(a), iso_z(b)] for a, b in spans] for day, spans in self.spans.items()},
         }
         if self.rate is not None:
             body["rate"] = round(self.rate, 4)
         return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
     def read_today(self, snapshot: datetime) -> list[Span]:
-        return self.spans if self.day == utc_day(snapshot) else []
+        """What was read on the snapshot's UTC day: X does not bill it again that day."""
+        return self.spans.get(utc_day(snapshot), [])
 
     def after(
         self,
@@ -171,14 +177,14 @@ class Bookkeeping:
     ) -> Bookkeeping:
         """The bookkeeping once a run has read `read` and completed the tiers `completed`."""
         day = utc_day(snapshot)
-        spans = merge([*self.read_today(snapshot), *read]) if day >= self.day else self.spans
+        spans = {**self.spans, day: merge([*self.read_today(snapshot), *read])}
+        latest = sorted(spans, reverse=True)[:_DAYS_KEPT]
         tiers = dict(self.tiers)
         for name in completed:
             tiers[name] = iso_z(snapshot)
         return Bookkeeping(
             tiers=tiers,
-            day=max(day, self.day),
-            spans=spans,
+            spans={d: spans[d] for d in sorted(latest)},
             rate=self.rate if rate is None else rate,
         )
 

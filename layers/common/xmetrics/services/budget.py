@@ -2,10 +2,10 @@
 
 One atomic counter per UTC day, and one write to it per account-run: before calling X, a run adds
 what it may read (its reservation) and learns the day's total with the same write. It gets the
-part of its reservation that was still free, reads at most that many billable posts, and hands
-the unused rest back in its process's next reservation. So the counter never says less than what
-was read, concurrent workers cannot both spend the last of the budget, and a run overshoots by
-at most the page it was on when its share ran out (X pages hold up to 100 posts).
+part of its reservation that was still free, reads at most that many billable posts (its pages
+are sized to what is left of its share), and hands the unused rest back in its process's next
+reservation. So the counter never says less than what was read, and concurrent workers cannot
+together read past the budget.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from xmetrics.services.ports import BudgetCounter
+from xmetrics.x_api import MIN_PAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class Share:
 
     @property
     def exhausted(self) -> bool:
-        return self.granted is not None and self.granted <= 0
+        # Less than X's smallest page cannot be read without overrunning it.
+        return self.granted is not None and self.granted < MIN_PAGE_SIZE
 
 
 @dataclass

@@ -43,7 +43,7 @@ from xmetrics.services.usage_cap import Admission, UsageCapGate, until_iso
 from xmetrics.services.window import FetchJob
 from xmetrics.telemetry import Telemetry
 from xmetrics.timeutil import from_epoch, iso_z
-from xmetrics.x_api import PAGE_SIZE, Timeline
+from xmetrics.x_api import MIN_PAGE_SIZE, PAGE_SIZE, Timeline
 
 if TYPE_CHECKING:
     from xmetrics.store import Account
@@ -52,7 +52,9 @@ if TYPE_CHECKING:
 # first reservation rarely cuts its first read short; what it does not read goes back.
 DEFAULT_RATE = 40 / 24
 # X reaches at most 3,200 posts of a timeline.
-MAX_RESERVATION = 3200 + PAGE_SIZE
+MAX_RESERVATION = 3200
+# Posts reserved beyond the expected ones: a burst of new posts still fits in the share.
+RESERVE_MARGIN = 10
 
 
 class ExportAccount:
@@ -254,10 +256,11 @@ class ExportAccount:
         )
 
     def _wanted(self, job: FetchJob, due: Sequence[Tier], book: Bookkeeping, read_today: list[Span]) -> int:
-        """A reservation that covers the due tiers' new posts with room to spare: what is not read
-        goes back to the budget with this process's next reservation."""
+        """A reservation that covers the due tiers' new posts with a little room to spare (a run
+        never reads past its share): what is not read goes back to the budget with this process's
+        next reservation, so a large margin would only keep the budget from other accounts."""
         expected = sum(self._expected(job, t, book, read_today) for t in due)
-        return min(MAX_RESERVATION, math.ceil(2 * expected) + PAGE_SIZE)
+        return min(MAX_RESERVATION, math.ceil(1.25 * expected) + RESERVE_MARGIN)
 
     def _expected(self, job: FetchJob, tier: Tier, book: Bookkeeping, read_today: list[Span]) -> float:
         rate = DEFAULT_RATE if book.rate is None else book.rate
@@ -287,14 +290,21 @@ class ExportAccount:
         share: Share,
         tally: Reads,
     ) -> _Read:
-        """Each window of the due tiers, youngest first, until the budget share is spent."""
+        """Each window of the due tiers, youngest first, until the budget share is spent.
+
+        With a budget, no page can take the run past its share: a page holds at most what is left
+        of it (X bills at most the posts a page returns), and paging stops before a page that
+        might not fit."""
         read = _Read(tiers=tiers)
-
-        def enough(page: dict[str, Any]) -> bool:
-            count_page(page, read_today, tally)
-            return share.granted is not None and tally.billed_posts >= share.granted
-
         for start, end in windows(job.snapshot, tiers):
+            size = _page_size(share, tally)
+            if size is None:
+                break  # the share is spent: the older windows wait, their tiers stay due
+
+            def enough(page: dict[str, Any], size: int = size) -> bool:
+                count_page(page, read_today, tally)
+                return share.granted is not None and share.granted - tally.billed_posts < size
+
             timeline = self._x.timeline(
                 grant.access_token,
                 job.user_id,
@@ -302,6 +312,7 @@ class ExportAccount:
                 end_time=end,
                 wait_budget=lambda: deadline.remaining() - EXPORT_RESERVE_SECONDS,
                 enough=enough,
+                page_size=size,
             )
             read.add(timeline, read_today)
             if not timeline.stopped_early and timeline.pages:
@@ -392,6 +403,14 @@ class _Read:
 def _oldest(pages: Sequence[dict[str, Any]]) -> datetime | None:
     moments = [m for page in pages for t in page.get("data") or () if (m := created_at(t)) is not None]
     return min(moments) if moments else None
+
+
+def _page_size(share: Share, tally: Reads) -> int | None:
+    """The largest page that cannot overrun the share; None when not even X's smallest fits."""
+    if share.granted is None:
+        return PAGE_SIZE
+    left = share.granted - tally.billed_posts
+    return min(PAGE_SIZE, left) if left >= MIN_PAGE_SIZE else None
 
 
 def _tier_of(tiers: Sequence[Tier], snapshot: datetime, tweet: dict[str, Any]) -> str:

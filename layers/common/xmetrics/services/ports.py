@@ -89,6 +89,7 @@ class Timelines(Protocol):
         end_time: datetime,
         wait_budget: Callable[[], float],
         enough: Callable[[dict[str, Any]], bool] | None = None,
+        page_size: int = ...,
     ) -> Timeline: ...
 
 
