@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import calls, coldstart, report, scale, throughput
+from bench import bill, calls, coldstart, report, scale, throughput
 from bench.counting import CallCounter
 from bench.fixture import ROOT, start_stack
 
@@ -66,8 +66,10 @@ def main() -> None:
         stack.stop()
     progress("throughput: ours and tweepy against a sandbox process")
     fetch = throughput.measure(THROUGHPUT_RUNS)
-    plan = scale.build(call_counts, fetch.ours.cpu_median / fetch.ours.pages)
-    text = report.render(machine(), cold, call_counts, fetch, plan, time.perf_counter() - started)
+    cpu_per_page = fetch.ours.cpu_median / fetch.ours.pages
+    plan = scale.build(call_counts, cpu_per_page)
+    charges = bill.measure(progress, cpu_per_page)
+    text = report.render(machine(), cold, call_counts, fetch, plan, charges, time.perf_counter() - started)
     RESULTS.write_text(text, encoding="utf-8")
     progress(f"wrote {RESULTS.relative_to(ROOT)}")
     print()

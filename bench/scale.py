@@ -1,4 +1,5 @@
-"""Scale on paper: one scheduled run's duration and cost for 1 to 100,000 accounts.
+"""Scale on paper: one scheduled run's duration and AWS cost for 1 to 100,000 accounts (X's bill
+for the same reads is bench/bill.py's, and far larger).
 
 Counts come from the call-count section (measured in this run); sizes from template.yaml; prices
 and latencies are the stated constants below. Nothing here is measured against AWS or X.
@@ -45,6 +46,9 @@ X_TOKEN_SECONDS = 0.3
 AWS_CALL_SECONDS = 0.01
 # Lambda gives a function one vCPU at 1,769 MB; CPU-bound work at 256 MB runs this much slower.
 FULL_VCPU_MB = 1769
+# A run's first read (store.get_account_and_cap) is one BatchGetItem of two keys: the account and
+# X's usage-cap marker, each billed as a strongly consistent read (the marker even when absent).
+BATCH_GET_KEYS = 2
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def refresh_share(schedule_seconds: int) -> float:
 class PerAccount:
     """What one account costs a run, weighted by how often a refresh is due (measured counts)."""
 
-    pages: int
+    pages: float
     dynamodb_reads: float
     dynamodb_writes: float
     kms: float
@@ -103,7 +107,7 @@ def per_account(calls: CallsResult, pages: int, share: float) -> PerAccount:
     def mix(op: str) -> float:
         return (1 - share) * plain.calls.aws[op] + share * due.calls.aws[op]
 
-    reads = mix("dynamodb.GetItem")
+    reads = mix("dynamodb.GetItem") + BATCH_GET_KEYS * mix("dynamodb.BatchGetItem")
     writes = mix("dynamodb.UpdateItem") + mix("dynamodb.PutItem")
     aws = (1 - share) * sum(plain.calls.aws.values()) + share * sum(due.calls.aws.values())
     return PerAccount(
@@ -127,8 +131,8 @@ def _scenario(calls: CallsResult, name: str, container: str) -> Scenario:
 @dataclass(frozen=True)
 class RunCost:
     accounts: int
-    pages: int
-    x_requests: int  # timeline pages + token refreshes
+    pages: float
+    x_requests: float  # timeline pages + token refreshes
     invocations: int
     gb_seconds: float
     lambda_usd: float
@@ -220,7 +224,7 @@ class Model:
         """Most workers whose sequential page requests stay under the app limit at that latency."""
         return max(1, math.floor(X_APP_LIMIT / X_WINDOW * self.page_seconds(x_seconds)))
 
-    def accounts_per_schedule(self, pages: int) -> int:
+    def accounts_per_schedule(self, pages: float) -> int:
         """Accounts one run can cover before the X app limit stretches it past the schedule interval."""
         windows = self.template.schedule_seconds / X_WINDOW
         return int(X_APP_LIMIT * windows // pages)

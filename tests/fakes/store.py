@@ -60,14 +60,14 @@ class FakeStore:
 
     def set_usage_cap(self, *, until: float, detail: str, at_iso: str) -> None:
         self._enter("set_usage_cap")
-        if self.usage_cap is None or self.usage_cap.until < until:
+        if self.usage_cap is None or self.usage_cap.until <= until:
             self.usage_cap = UsageCap(until, detail)
 
-    def claim_usage_probe(self, *, seen_until: float, until: float) -> bool:
+    def claim_usage_probe(self, *, seen_until: float, until: float, probe_until: float) -> bool:
         self._enter("claim_usage_probe")
         if self.usage_cap is None or self.usage_cap.until != seen_until:
             return False
-        self.usage_cap = replace(self.usage_cap, until=until)
+        self.usage_cap = replace(self.usage_cap, until=until, probe_until=probe_until)
         return True
 
     def clear_usage_cap(self, *, until: float) -> None:

@@ -48,8 +48,8 @@ QUESTION = {
 
 @dataclass(frozen=True)
 class Calendar:
-    """22:00 and 23:00 of one day, its UTC midnight (not a weekly period's first), 01:00, the
-    midnight before the weekly tier comes back, that midnight, and an hour after it."""
+    """22:00 and 23:00 of one day, the next UTC midnight, 01:00, the midnight before the weekly
+    tier comes back, that midnight, and an hour after it."""
 
     first: datetime
     late: datetime
@@ -60,30 +60,24 @@ class Calendar:
     after: datetime
 
 
-def calendar(user_id: str, now: datetime) -> Calendar:
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    for days_back in range(9, 20):
-        midnight = today - timedelta(days=days_back)
-        first = midnight - timedelta(hours=2)
-        if WEEKLY_TIER.bucket(user_id, midnight) != WEEKLY_TIER.bucket(user_id, first):
-            continue  # the weekly tier would come back at this midnight already
-        weekly = midnight + timedelta(days=1)
-        while WEEKLY_TIER.bucket(user_id, weekly) == WEEKLY_TIER.bucket(user_id, first):
-            weekly += timedelta(days=1)
-        if weekly - midnight >= timedelta(days=2) and weekly + timedelta(hours=2) < now:
-            return Calendar(
-                first,
-                midnight - timedelta(hours=1),
-                midnight,
-                midnight + timedelta(hours=1),
-                weekly - timedelta(days=1),
-                weekly,
-                weekly + timedelta(hours=1),
-            )
-    raise AssertionError("no calendar found")  # pragma: no cover - 11 candidates, a 7-day period
+def calendar(now: datetime) -> Calendar:
+    """The first run at 22:00 reads every tier; the weekly one comes back at the first run of the
+    7th UTC day after it, 6 days and 2 hours later."""
+    first = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=12, hours=2)
+    midnight = first + timedelta(hours=2)
+    weekly = midnight + timedelta(days=6)
+    return Calendar(
+        first,
+        midnight - timedelta(hours=1),
+        midnight,
+        midnight + timedelta(hours=1),
+        weekly - timedelta(days=1),
+        weekly,
+        weekly + timedelta(hours=1),
+    )
 
 
-DAYS = calendar(USER_ID, datetime.now(UTC))
+DAYS = calendar(datetime.now(UTC))
 
 
 @pytest.fixture
@@ -241,11 +235,11 @@ def test_tiers_over_simulated_days(runner: Runner, stack: LocalStack, sandbox: R
         (DAYS.midnight, [YOUNG, DAILY]),  # a new UTC day: the daily tier comes back
         (DAYS.one_am, [YOUNG]),
         (DAYS.eve, [YOUNG, DAILY]),  # days later: daily again, weekly still not due
-        (DAYS.weekly, [YOUNG, DAILY, WEEKLY]),  # the account's weekly period turned
+        (DAYS.weekly, [YOUNG, DAILY, WEEKLY]),  # the 7th UTC day since the first run
         (DAYS.after, [YOUNG]),
     ]
-    assert WEEKLY_TIER.bucket(USER_ID, DAYS.eve) == WEEKLY_TIER.bucket(USER_ID, DAYS.first)
-    assert WEEKLY_TIER.bucket(USER_ID, DAYS.weekly) > WEEKLY_TIER.bucket(USER_ID, DAYS.first)
+    assert not WEEKLY_TIER.comes_back(DAYS.first, DAYS.eve)
+    assert WEEKLY_TIER.comes_back(DAYS.first, DAYS.weekly)
     for snapshot, tiers in plan:
         # When: the schedule fires at `snapshot`
         run = runner.run(snapshot)

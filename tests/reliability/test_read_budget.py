@@ -141,15 +141,12 @@ def test_concurrent_workers_spend_the_budget_once_and_the_next_day_reads_again(
         assert timeline_calls(sandbox, user_id, DAY) == 0
         assert "DailyReadBudget" in str(summaries[user_id].error)
         assert bookkeeping(stack, user_id)["tiers"] == dict.fromkeys(TIERS, iso_z(warm_up))
-    # and what X billed today (its own ledger) is what the runs counted, within the budget and a page.
-    # The bound is one page, not one account's reads: each container reserves once, so the atomic
-    # counter hands out disjoint parts of the budget (their sum is at most the budget); every run but
-    # the one whose reservation crossed the limit got its whole reservation (twice its expected reads
-    # plus a page: more than these evenly posting accounts hold), and a run stops at the first page
-    # boundary at or past its share, so only that one run can overshoot, by less than a page of 100
+    # and what X billed today (its own ledger) is what the runs counted, within the budget: each
+    # container reserves once, so the atomic counter hands out disjoint parts of the budget (their
+    # sum is at most the budget), and a run's pages are sized to what is left of its share, so no
+    # run reads past it
     billed = sandbox.billed(f"{DAY:%Y-%m-%d}")["posts"]
     assert billed == sum(summaries[u].billed["posts"] for u in exported)
-    # pages are sized to what is left of a run's share: no run reads past it
     assert 0 < billed <= limit
     # and the day's counter in DynamoDB never says less than what X billed
     assert counter(stack, DAY) >= billed

@@ -282,7 +282,9 @@ def test_only_one_run_probes_when_the_hour_is_over() -> None:
     assert world.store.usage_cap is not None
     seen = world.store.usage_cap
     # Another run claims the probe between our read of the marker and our claim.
-    assert world.store.claim_usage_probe(seen_until=seen.until, until=seen.until + 3600)
+    assert world.store.claim_usage_probe(
+        seen_until=seen.until, until=seen.until + 3600, probe_until=world.clock() + 300
+    )
     original = world.store.get_account_and_cap
 
     def stale(user_id: str) -> Any:
@@ -290,5 +292,41 @@ def test_only_one_run_probes_when_the_hour_is_over() -> None:
         return account, seen
 
     world.store.get_account_and_cap = stale  # type: ignore[method-assign]
-    assert world.run(START + timedelta(hours=1)).status == "usage_capped"
+    waiting = world.run(START + timedelta(hours=1))
+    # Then: no call to X, and the job is handed back for a minute, not dropped as usage_capped
     assert world.timelines.calls == 1
+    assert waiting.status == "failed" and waiting.retry_after == world.clock() + 60
+    assert "another run is checking" in str(waiting.error)
+
+
+def test_runs_that_meet_a_probe_in_flight_wait_for_its_answer_instead_of_losing_the_hour() -> None:
+    world = World()
+    world.timelines.faults = [CAPPED]
+    world.run(START)
+    assert world.store.usage_cap is not None
+    # Another run of the next hour claimed the probe and is asking X right now
+    hour = START + timedelta(hours=1)
+    cap = world.store.usage_cap
+    assert world.store.claim_usage_probe(
+        seen_until=cap.until, until=(hour + timedelta(hours=1)).timestamp(), probe_until=world.clock() + 300
+    )
+    waiting = world.run(hour)
+    assert waiting.status == "failed" and waiting.retry_after is not None and world.timelines.calls == 1
+    # The probe got X's answer (the cap is lifted): the handed-back job exports when it comes back
+    world.store.clear_usage_cap(until=(hour + timedelta(hours=1)).timestamp())
+    assert world.run(hour).status == "exported"
+
+
+def test_a_probe_that_died_keeps_the_others_off_x_until_its_hour_is_over_not_waiting_for_ever() -> None:
+    world = World()
+    world.timelines.faults = [CAPPED]
+    world.run(START)
+    assert world.store.usage_cap is not None
+    hour = START + timedelta(hours=1)
+    cap = world.store.usage_cap
+    world.store.claim_usage_probe(
+        seen_until=cap.until, until=(hour + timedelta(hours=1)).timestamp(), probe_until=world.clock() + 300
+    )
+    world.clock.sleep(301)  # the probing run was killed; its lease ran out
+    closed = world.run(hour + timedelta(minutes=10))
+    assert closed.status == "usage_capped" and world.timelines.calls == 1

@@ -9,11 +9,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from xmetrics.errors import ConfigError
-from xmetrics.services.billing import PRICES, Prices
-from xmetrics.services.tiers import DEFAULT_SPEC, TierPolicy
+
+if TYPE_CHECKING:
+    from xmetrics.services.billing import Prices
+    from xmetrics.services.tiers import TierPolicy
 
 DEFAULT_SCOPES = "tweet.read users.read offline.access"
 # Without these the app cannot read the timeline, identify the user, or keep a refresh token.
@@ -74,7 +77,10 @@ def _allowed_users(env: Mapping[str, str]) -> frozenset[str]:
     return frozenset(n.lstrip("@").lower() for n in names)
 
 
+# The fetch's knobs import their rules only when read: /connect and /callback never load them.
 def _tiers(env: Mapping[str, str]) -> TierPolicy:
+    from xmetrics.services.tiers import DEFAULT_SPEC, TierPolicy
+
     spec = env.get("REFRESH_TIERS", "").strip() or DEFAULT_SPEC
     try:
         return TierPolicy.parse(spec)
@@ -90,6 +96,8 @@ def _budget(env: Mapping[str, str]) -> int:
 
 
 def _prices(env: Mapping[str, str]) -> Prices:
+    from xmetrics.services.billing import PRICES, Prices
+
     value = env.get("X_PRICES", "").strip()
     if not value:
         return PRICES
@@ -179,9 +187,9 @@ class FetchSettings:
     token_key_id: str
     fetch_queue_url: str | None
     x: XEndpoints
-    tiers: TierPolicy = TierPolicy.parse(DEFAULT_SPEC)
-    daily_read_budget: int = 0  # billable post reads per UTC day, app-wide; 0 = none
-    prices: Prices = PRICES
+    tiers: TierPolicy
+    daily_read_budget: int  # billable post reads per UTC day, app-wide; 0 = none
+    prices: Prices
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FetchSettings:

@@ -159,10 +159,16 @@ class UsageCap:
 
     until: float
     detail: str = ""
+    # While a run probes X (epoch seconds, wall clock: a lease, like the token's), others wait.
+    probe_until: float | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> UsageCap:
-        return cls(until=_get_n(item, "until") or 0.0, detail=_get_s(item, "detail") or "")
+        return cls(
+            until=_get_n(item, "until") or 0.0,
+            detail=_get_s(item, "detail") or "",
+            probe_until=_get_n(item, "probe_until"),
+        )
 
 
 def _standing(exc: ClientError) -> Account | None:
@@ -469,23 +475,28 @@ class Store:
                     # Swept a day after it stops mattering; `until` is what the code checks.
                     "expires_at": _n(until + 86_400),
                 },
-                ConditionExpression="attribute_not_exists(#until) OR #until < :until",
+                ConditionExpression="attribute_not_exists(#until) OR #until <= :until",
                 ExpressionAttributeNames={"#until": "until"},
                 ExpressionAttributeValues={":until": _n(until)},
             )
 
-    def claim_usage_probe(self, *, seen_until: float, until: float) -> bool:
-        """Push the marker's end to `until` if it still ends at `seen_until`: the one run that
-        does so probes X, and every other run keeps away."""
+    def claim_usage_probe(self, *, seen_until: float, until: float, probe_until: float) -> bool:
+        """Push the marker's end to `until` if it still ends at `seen_until`, and hold the probe
+        until `probe_until`: the one run that does so probes X; the others wait for its answer.
+        X answering the cap again replaces the whole item (set_usage_cap), probe included."""
         claimed = False
         with _translate("UpdateItem", conflict=_expected):
             self._db.update_item(
                 TableName=self._table,
                 Key=_USAGE_CAP_KEY,
-                UpdateExpression="SET #until = :until",
+                UpdateExpression="SET #until = :until, probe_until = :probe",
                 ConditionExpression="#until = :seen",
                 ExpressionAttributeNames={"#until": "until"},
-                ExpressionAttributeValues={":seen": _n(seen_until), ":until": _n(until)},
+                ExpressionAttributeValues={
+                    ":seen": _n(seen_until),
+                    ":until": _n(until),
+                    ":probe": _n(probe_until),
+                },
             )
             claimed = True
         return claimed

@@ -39,7 +39,7 @@ from xmetrics.services.ports import AccountStore, ExportSink, Timelines
 from xmetrics.services.results import Summary, describe
 from xmetrics.services.tiers import DEFAULT_SPEC, Tier, TierPolicy, tier_of, windows
 from xmetrics.services.tokens import AccessGrant, TokenKeeper
-from xmetrics.services.usage_cap import Admission, UsageCapGate, until_iso
+from xmetrics.services.usage_cap import PROBE_WAIT_SECONDS, Admission, UsageCapGate, until_iso
 from xmetrics.services.window import FetchJob
 from xmetrics.telemetry import Telemetry
 from xmetrics.timeutil import from_epoch, iso_z
@@ -79,7 +79,7 @@ class ExportAccount:
         self._tiers = tiers or TierPolicy.parse(DEFAULT_SPEC)
         self._budget = budget or ReadBudget(store, 0)
         self._prices = prices
-        self._gate = UsageCapGate(store)
+        self._gate = UsageCapGate(store, clock)
         self._clock = clock
 
     def run(self, job: FetchJob, deadline: Deadline, *, skip_if_done: bool = False) -> Summary:
@@ -143,6 +143,15 @@ class ExportAccount:
                 job.user_id,
                 "usage_capped",
                 error=f"X's usage cap for this app is reached; no run calls X before {until_iso(cap)}",
+            )
+        if admission is Admission.WAIT:
+            # Not usage_capped: X may be serving again; a queued job is handed back, not dropped.
+            self._telemetry.count("UsageCapProbeWait")
+            return Summary(
+                job.user_id,
+                "failed",
+                error="another run is checking whether X lifted its usage cap; retried in a minute",
+                retry_after=self._clock() + PROBE_WAIT_SECONDS,
             )
         capped_again = False
         try:

@@ -10,10 +10,9 @@ makes no more calls than one full-window read. Every decision comes from the run
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from xmetrics.services.window import WINDOW, FetchJob
 from xmetrics.timeutil import parse_utc
@@ -24,7 +23,6 @@ BACKFILL = "backfill"
 _DAY = timedelta(days=1)
 _AGE_RE = re.compile(r"([1-9][0-9]{0,3})([hd])")
 _PERIOD_RE = re.compile(r"run|([1-9][0-9]?)d")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -39,14 +37,13 @@ class Tier:
     def window(self, snapshot: datetime) -> tuple[datetime, datetime]:
         return snapshot - self.oldest, snapshot - self.youngest
 
-    def bucket(self, user_id: str, moment: datetime) -> int:
-        """Which period `moment` falls in. Daily periods are UTC days, as X's billing is; longer
-        ones start on a day of their own per account, so a week's old posts are not all read on
-        the same day (one day's bill, and the daily budget, would take them all)."""
+    def comes_back(self, last: datetime, moment: datetime) -> bool:
+        """Whether a tier last read at `last` is due again at `moment`: once `every` whole UTC days
+        have begun since. So a daily tier comes back at the first run after midnight UTC (X bills a
+        post once per UTC day), and a weekly one at the first run of the 7th day after its last
+        read: an account connected mid-week is not read in full again days later."""
         assert self.every is not None
-        days = self.every // _DAY
-        offset = _DAY * (zlib.crc32(user_id.encode()) % days) if days > 1 else timedelta(0)
-        return (moment - _EPOCH - offset) // self.every
+        return (moment.date() - last.date()) >= self.every
 
 
 def _age(text: str) -> timedelta:
@@ -114,7 +111,7 @@ class TierPolicy:
                 tier.every is None
                 or last is None
                 or last == job.snapshot
-                or tier.bucket(job.user_id, last) < tier.bucket(job.user_id, job.snapshot)
+                or tier.comes_back(last, job.snapshot)
             ):
                 due.append(tier)
         return tuple(due)

@@ -8,6 +8,7 @@ no extra DynamoDB operation for it. Hours are counted on the runs' scheduled tim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -16,25 +17,38 @@ from xmetrics.store import UsageCap
 from xmetrics.timeutil import from_epoch, iso_z
 
 PAUSE = timedelta(hours=1)
+# A run that finds another run probing X hands its job back for this long: by then the probe has
+# its answer, and the job either exports or meets the renewed cap.
+PROBE_WAIT_SECONDS = 60.0
+# How long a probe may keep the others waiting: a probing run that died lets them see the marker
+# (closed until its hour is over) after this, so no job is handed back for ever.
+PROBE_LEASE_SECONDS = 300.0
 
 
 class Admission(Enum):
     OPEN = "open"  # no cap known
     CLOSED = "closed"  # capped: keep away from X
     PROBE = "probe"  # the hour is over, and this run is the one that asks X again
+    WAIT = "wait"  # the hour is over and another run is asking X: try again in a minute
 
 
 class UsageCapGate:
-    def __init__(self, store: AccountStore) -> None:
+    def __init__(self, store: AccountStore, clock: Callable[[], float]) -> None:
         self._store = store
+        self._clock = clock
 
     def admit(self, cap: UsageCap | None, snapshot: datetime) -> Admission:
         if cap is None:
             return Admission.OPEN
+        if cap.probe_until is not None and self._clock() < cap.probe_until:
+            return Admission.WAIT  # a probe is asking X right now: its answer decides
         if snapshot.timestamp() < cap.until:
             return Admission.CLOSED
-        claimed = self._store.claim_usage_probe(seen_until=cap.until, until=_until(snapshot))
-        return Admission.PROBE if claimed else Admission.CLOSED
+        claimed = self._store.claim_usage_probe(
+            seen_until=cap.until, until=_until(snapshot), probe_until=self._clock() + PROBE_LEASE_SECONDS
+        )
+        # Not claimed: another run probes (or X capped it again meanwhile, which the retry sees).
+        return Admission.PROBE if claimed else Admission.WAIT
 
     def capped(self, snapshot: datetime, detail: str) -> None:
         self._store.set_usage_cap(until=_until(snapshot), detail=detail, at_iso=iso_z(snapshot))
