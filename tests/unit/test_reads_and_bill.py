@@ -295,7 +295,8 @@ def test_only_one_run_probes_when_the_hour_is_over() -> None:
     waiting = world.run(START + timedelta(hours=1))
     # Then: no call to X, and the job is handed back for a minute, not dropped as usage_capped
     assert world.timelines.calls == 1
-    assert waiting.status == "failed" and waiting.retry_after == world.clock() + 60
+    # (the claim we lost is not in the marker we read, so it waits out a whole probe lease)
+    assert waiting.status == "failed" and waiting.retry_after == world.clock() + 300 + 5
     assert "another run is checking" in str(waiting.error)
 
 
@@ -311,7 +312,9 @@ def test_runs_that_meet_a_probe_in_flight_wait_for_its_answer_instead_of_losing_
         seen_until=cap.until, until=(hour + timedelta(hours=1)).timestamp(), probe_until=world.clock() + 300
     )
     waiting = world.run(hour)
-    assert waiting.status == "failed" and waiting.retry_after is not None and world.timelines.calls == 1
+    assert waiting.status == "failed" and world.timelines.calls == 1
+    # it comes back once the probe's lease is over: one probe costs a job at most two receives
+    assert waiting.retry_after == world.clock() + 300 + 5
     # The probe got X's answer (the cap is lifted): the handed-back job exports when it comes back
     world.store.clear_usage_cap(until=(hour + timedelta(hours=1)).timestamp())
     assert world.run(hour).status == "exported"
@@ -330,3 +333,20 @@ def test_a_probe_that_died_keeps_the_others_off_x_until_its_hour_is_over_not_wai
     world.clock.sleep(301)  # the probing run was killed; its lease ran out
     closed = world.run(hour + timedelta(minutes=10))
     assert closed.status == "usage_capped" and world.timelines.calls == 1
+
+
+def test_a_read_that_fails_after_asking_x_keeps_its_share_and_says_what_x_returned() -> None:
+    from xmetrics.errors import XServerError
+
+    world = World(budget=100_000)
+    world.timelines.faults = [XServerError(503, "Service Unavailable")]
+    failed = world.run(START)
+    assert failed.status == "failed"
+    day = f"{START:%Y-%m-%d}"
+    held = world.store.budget[day]
+    assert held > 0  # X may have billed what never arrived: the share is not handed back
+    # and the next run reads normally; the metrics count only what X returned
+    world.timelines.faults = []
+    after = world.run(START + timedelta(hours=1))
+    assert after.status == "exported"
+    assert world.telemetry.metrics["XPostsBilled"] == after.billed["posts"]

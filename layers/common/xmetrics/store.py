@@ -182,8 +182,10 @@ def _account_key(user_id: str) -> dict[str, Any]:
 
 
 _USAGE_CAP_KEY = {"pk": _s("app#usage-cap")}
-# A day's budget counter outlives its day by a little, for anyone checking it afterwards.
-_BUDGET_TTL_SECONDS = 3 * 86_400
+# A day's budget counter must outlive every run that may still be charged to it: a snapshot is
+# accepted for 30 days (an SQS retry, a redrive, a replay), and a swept counter would start that
+# day's budget from zero again.
+_BUDGET_TTL_SECONDS = 32 * 86_400
 # BatchGetItem hands back what it could not read under throttling; a few more tries, then fail.
 _BATCH_TRIES = 3
 

@@ -30,9 +30,10 @@ EXPANSIONS = "attachments.media_keys"
 PAGE_SIZE = 100
 # X's smallest max_results.
 MIN_PAGE_SIZE = 5
-# X reaches at most the latest 3,200 posts of a timeline: 32 full pages. The bound stops a server
-# that keeps sending next_token from looping us forever.
-MAX_PAGES = 40
+# X reaches at most the latest 3,200 posts of a timeline: 32 full pages (more when a budget
+# shrinks them). The bound stops a server that keeps sending next_token from looping us forever.
+TIMELINE_REACH = 3200
+PAGE_BOUND_SLACK = 8
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ class XApi:
         }
         timeline = Timeline()
         path = f"/2/users/{user_id}/tweets"
-        for _ in range(MAX_PAGES):
+        max_pages = -(-TIMELINE_REACH // page_size) + PAGE_BOUND_SLACK
+        for _ in range(max_pages):
             body, stats = self._get(path, access_token, params, wait_budget=wait_budget)
             timeline.pages.append(body)
             timeline.retries += stats.retries
@@ -115,7 +117,7 @@ class XApi:
                 timeline.stopped_early = True
                 return timeline
             params["pagination_token"] = str(next_token)
-        raise XServerError(502, "Too many pages", f"more than {MAX_PAGES} pages for one timeline")
+        raise XServerError(502, "Too many pages", f"more than {max_pages} pages for one timeline")
 
     def _get(
         self, path: str, access_token: str, params: dict[str, str], *, wait_budget: Callable[[], float]

@@ -43,18 +43,18 @@ class ReadBudget:
         wanted = max(1, wanted)
         giving_back = self._unused.pop(day, 0)
         self._unused = {}  # another day's leftovers no longer matter to anyone
-        try:
-            total = self.counter.add_reads(day, wanted - giving_back)
-        except BaseException:
-            self._unused[day] = giving_back  # nothing was written: still ours to hand back
-            raise
+        # If the add fails, it may still have landed (an answer lost, then retried): the leftovers
+        # are not handed back again, so the counter errs high, never low.
+        total = self.counter.add_reads(day, wanted - giving_back)
         before = total - wanted
         granted = max(0, min(wanted, self.daily_limit - before))
         self._unused[day] = wanted - granted
         return Share(day, granted, wanted)
 
     def settle(self, share: Share, used: int) -> None:
-        """The run read `used` billable posts of its share: the rest goes back next time."""
+        """The run read `used` billable posts of its share: the rest goes back next time. A run
+        that failed after calling X settles its whole share: X may have billed pages whose answers
+        never arrived."""
         if share.granted is None:
             return
         unused = max(0, share.granted - used)

@@ -39,11 +39,11 @@ from xmetrics.services.ports import AccountStore, ExportSink, Timelines
 from xmetrics.services.results import Summary, describe
 from xmetrics.services.tiers import DEFAULT_SPEC, Tier, TierPolicy, tier_of, windows
 from xmetrics.services.tokens import AccessGrant, TokenKeeper
-from xmetrics.services.usage_cap import PROBE_WAIT_SECONDS, Admission, UsageCapGate, until_iso
+from xmetrics.services.usage_cap import Admission, UsageCapGate, until_iso
 from xmetrics.services.window import FetchJob
 from xmetrics.telemetry import Telemetry
 from xmetrics.timeutil import from_epoch, iso_z
-from xmetrics.x_api import MIN_PAGE_SIZE, PAGE_SIZE, Timeline
+from xmetrics.x_api import MIN_PAGE_SIZE, PAGE_SIZE, TIMELINE_REACH, Timeline
 
 if TYPE_CHECKING:
     from xmetrics.store import Account
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 # first reservation rarely cuts its first read short; what it does not read goes back.
 DEFAULT_RATE = 40 / 24
 # X reaches at most 3,200 posts of a timeline.
-MAX_RESERVATION = 3200
+MAX_RESERVATION = TIMELINE_REACH
 # Posts reserved beyond the expected ones: a burst of new posts still fits in the share.
 RESERVE_MARGIN = 10
 
@@ -150,8 +150,8 @@ class ExportAccount:
             return Summary(
                 job.user_id,
                 "failed",
-                error="another run is checking whether X lifted its usage cap; retried in a minute",
-                retry_after=self._clock() + PROBE_WAIT_SECONDS,
+                error="another run is checking whether X lifted its usage cap; retried once it knows",
+                retry_after=self._gate.retry_at(cap),
             )
         capped_again = False
         try:
@@ -198,18 +198,27 @@ class ExportAccount:
         tiers = self._fit(job, due, share, book, read_today)
         # What X returned so far, page by page: even a read that fails midway was billed for the
         # pages it got, and only the rest of the share goes back to the budget.
+        # What X returned so far, page by page: even a read that fails midway was billed for the
+        # pages it got.
         tally = Reads()
+        asked: list[bool] = []  # set once a timeline request went out
         try:
             grant = self._tokens.access_token(job.user_id, deadline, known=account)
             try:
-                read = self._read(grant, job, deadline, tiers, read_today, share, tally)
+                read = self._read(grant, job, deadline, tiers, read_today, share, tally, asked)
             except UnauthorizedError:
                 # A token we believed valid was refused (revoked, or X expired it early): refresh
                 # once, retry once.
                 grant = self._tokens.access_token(job.user_id, deadline, rejected=grant.access_token)
-                read = self._read(grant, job, deadline, tiers, read_today, share, tally)
-        finally:
-            self._budget.settle(share, tally.billed_posts)
+                read = self._read(grant, job, deadline, tiers, read_today, share, tally, asked)
+        except BaseException:
+            # A run that asked X and then failed keeps its whole share: X may have billed pages
+            # whose answers never arrived. One that never asked X gives it all back.
+            self._budget.settle(share, (share.granted or 0) if asked else 0)
+            self._bill(tally)
+            raise
+        self._budget.settle(share, tally.billed_posts)
+        self._bill(tally)
         return self._write(job, grant, read, book, skipped=[t.name for t in due if t not in tiers])
 
     def _write(
@@ -298,6 +307,7 @@ class ExportAccount:
         read_today: list[Span],
         share: Share,
         tally: Reads,
+        asked: list[bool],
     ) -> _Read:
         """Each window of the due tiers, youngest first, until the budget share is spent.
 
@@ -314,6 +324,7 @@ class ExportAccount:
                 count_page(page, read_today, tally)
                 return share.granted is not None and share.granted - tally.billed_posts < size
 
+            asked.append(True)
             timeline = self._x.timeline(
                 grant.access_token,
                 job.user_id,
@@ -351,11 +362,6 @@ class ExportAccount:
         if read.retries:
             self._telemetry.count("XRetries", read.retries)
         self._telemetry.count("ExportBytes", size, unit="Bytes")
-        # What X bills: every resource it returned, and the ones new for the UTC day.
-        for kind, returned in read.reads.returned().items():
-            self._telemetry.count(f"X{kind.title()}Read", returned)
-            self._telemetry.count(f"X{kind.title()}Billed", read.reads.billed()[kind])
-        self._telemetry.count("XCostEstimate", cost, unit="None")
         if run_errors:
             self._telemetry.count("PartialErrors", len(run_errors))
             self._telemetry.warning(
@@ -372,6 +378,15 @@ class ExportAccount:
             billed_posts=read.reads.billed_posts,
             cost_usd=cost,
         )
+
+    def _bill(self, reads: Reads) -> None:
+        """What X bills: every resource it returned, and the ones new for the UTC day."""
+        if not reads.posts and not reads.media and not reads.users:
+            return
+        for kind, returned in reads.returned().items():
+            self._telemetry.count(f"X{kind.title()}Read", returned)
+            self._telemetry.count(f"X{kind.title()}Billed", reads.billed()[kind])
+        self._telemetry.count("XCostEstimate", reads.cost(self._prices), unit="None")
 
     def _now_iso(self) -> str:
         return iso_z(from_epoch(self._clock()))

@@ -17,12 +17,12 @@ from xmetrics.store import UsageCap
 from xmetrics.timeutil import from_epoch, iso_z
 
 PAUSE = timedelta(hours=1)
-# A run that finds another run probing X hands its job back for this long: by then the probe has
-# its answer, and the job either exports or meets the renewed cap.
-PROBE_WAIT_SECONDS = 60.0
 # How long a probe may keep the others waiting: a probing run that died lets them see the marker
 # (closed until its hour is over) after this, so no job is handed back for ever.
 PROBE_LEASE_SECONDS = 300.0
+# A job that meets a probe comes back when the probe's lease ends (plus this), so it spends at
+# most two of its queue receives (maxReceiveCount is 5) on one probe, whatever the probe does.
+PROBE_WAIT_SLACK_SECONDS = 5.0
 
 
 class Admission(Enum):
@@ -49,6 +49,12 @@ class UsageCapGate:
         )
         # Not claimed: another run probes (or X capped it again meanwhile, which the retry sees).
         return Admission.PROBE if claimed else Admission.WAIT
+
+    def retry_at(self, cap: UsageCap | None) -> float:
+        """When a job that met a probe should come back: once the probe surely has X's answer."""
+        now = self._clock()
+        probe_end = cap.probe_until if cap is not None and cap.probe_until else now + PROBE_LEASE_SECONDS
+        return max(probe_end, now) + PROBE_WAIT_SLACK_SECONDS
 
     def capped(self, snapshot: datetime, detail: str) -> None:
         self._store.set_usage_cap(until=_until(snapshot), detail=detail, at_iso=iso_z(snapshot))
