@@ -9,6 +9,11 @@ monthly usage cap and exhausted credits answer as X does (`usage_cap`, `usage_ca
 (`inject`) reproduce what the network and X do on bad days, including "X rotated the token but the
 answer never arrived". Standard library only; all state sits behind one lock.
 
+Opt-in, so that the defaults serve what they always did: replies, quotes and reposts in generated
+timelines (`add_user(reply_ratio=, quote_ratio=, repost_ratio=)`; `post_type` tells them apart),
+`exclude` with X's 3,200 / 800 reach (and switches for its undocumented corners), users/me's profile
+and public_metrics when `user.fields` asks, and counts that grow with a post's age (`metrics_grow`).
+
 XSandbox is built in layers, each on the one before: timeline (the users and their posts), oauth,
 usage (billing and the cap), api, faults, server (HTTP and lifecycle); wire holds the request and
 reply types they share.
@@ -17,16 +22,26 @@ reply types they share.
 from local.x_sandbox.faults import ENDPOINTS, FAULT_KINDS
 from local.x_sandbox.oauth import ClientApp
 from local.x_sandbox.server import LoggedRequest, XSandbox
-from local.x_sandbox.timeline import SandboxUser
+from local.x_sandbox.timeline import (
+    POST_TYPES,
+    TIMELINE_REACH,
+    TIMELINE_REACH_WITHOUT_REPLIES,
+    SandboxUser,
+    post_type,
+)
 from local.x_sandbox.usage import KINDS, USAGE_SWITCHES
 
 __all__ = [
     "ENDPOINTS",
     "FAULT_KINDS",
     "KINDS",
+    "POST_TYPES",
+    "TIMELINE_REACH",
+    "TIMELINE_REACH_WITHOUT_REPLIES",
     "USAGE_SWITCHES",
     "ClientApp",
     "LoggedRequest",
     "SandboxUser",
     "XSandbox",
+    "post_type",
 ]

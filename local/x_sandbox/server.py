@@ -44,6 +44,13 @@ class XSandbox(Faults):
         self.auto_consent = auto_consent
         self.dead_token_error = dead_token_error
         self.metrics_spelling = "retweet"
+        # Opt-in: posts' counts grow with their age (1 - exp(-age/tau)) instead of showing final counts.
+        self.metrics_grow = False
+        self.metrics_grow_tau_hours = 18.0
+        # The reach under `exclude` (Api._reach, Api._kept): the defaults are the reading of X's docs.
+        self.reach_counts_excluded = True
+        self.exclude_thins_pages = False
+        self.exclude_replies_keeps_self_replies = False
         # Problem type URIs: X has served api.twitter.com ones; v2.167 names https://api.x.com/2/problems/.
         self.problem_base = "https://api.twitter.com/2/problems/"
         self.access_token_ttl = 7200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import threading
@@ -68,7 +69,20 @@ _ORGANIC_METRICS = (
     "user_profile_clicks",
 )
 _PLAYBACK = tuple(f"playback_{quartile}_count" for quartile in (0, 25, 50, 75, 100))
+# X's reach on users/:id/tweets (see Api._reach for what is documented and what is assumed).
 TIMELINE_REACH = 3200
+TIMELINE_REACH_WITHOUT_REPLIES = 800
+POST_TYPES = ("post", "reply", "quote", "repost")
+# The other accounts a generated timeline replies to, quotes and reposts. They are not sandbox users:
+# their posts exist only as the targets of `referenced_tweets` (SandboxUser.referenced).
+_OTHER_ACCOUNTS = ("data_dana", "chart_chen", "ops_oli", "ml_maya", "growth_gus", "viz_vera")
+_BIOS = (
+    "Analytics for people who post. Charts, dashboards and the occasional hot take.",
+    "Measuring what matters, one post at a time.",
+    "Data engineer. Writes about pipelines, metrics and the numbers behind them.",
+    "Posting release notes, experiments and what we learned from them.",
+)
+HOUR = 3600.0
 EARLIEST_TIME = datetime(2010, 11, 6, tzinfo=UTC)
 SNOWFLAKE_EPOCH_MS = 1288834974657
 _ID_RE = re.compile(r"^[0-9]{1,19}$")
@@ -88,6 +102,86 @@ class SandboxUser:
     name: str
     tweets: list[dict[str, Any]]  # newest first; full tweet objects incl. private metrics
     media: dict[str, dict[str, Any]] = field(default_factory=dict)  # media_key -> full media object
+    # Other accounts' posts that this user's replies, quotes and reposts point at, by id: id, author_id,
+    # username, created_at, conversation_id, text, public_metrics. Empty unless add_user got type ratios.
+    referenced: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # users/me's fields beyond id/name/username, and the seeds of its public_metrics (see _profile).
+    profile: dict[str, Any] = field(default_factory=dict)
+    added_at: float = 0.0  # the sandbox clock when the user was added: followers grow from here
+
+
+def post_type(tweet: dict[str, Any]) -> str:
+    """post, reply, quote or repost, from a post's referenced_tweets (as X's clients tell them apart).
+
+    A post that both replies and quotes counts as a reply: exclude=replies removes it. The sandbox
+    generates none, and X does not document how it classifies one.
+    """
+    kinds = {ref["type"] for ref in tweet.get("referenced_tweets") or ()}
+    if "retweeted" in kinds:
+        return "repost"
+    if "replied_to" in kinds:
+        return "reply"
+    return "quote" if "quoted" in kinds else "post"
+
+
+def growth(created_at: str, now: float, tau_hours: float) -> float:
+    """The share of its final counts a post shows at `now`: 1 - exp(-age/tau), age in started hours.
+
+    X documents no such curve; it stands in for "most engagement comes in the first day or two".
+    The age is counted on the clock's hour (hours since the post's hour, plus the one under way), so
+    two reads in the same clock hour agree and a post in its first hour already shows a little.
+    """
+    created = datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
+    age_hours = max(0, math.floor(now / HOUR) - math.floor(created / HOUR)) + 1
+    return 1.0 - math.exp(-age_hours / tau_hours)
+
+
+def grown_tweet_metrics(tweet: dict[str, Any], share: float) -> dict[str, dict[str, int]]:
+    """The post's metric families scaled to `share` of their final counts, invariants kept.
+
+    Every count is floored, so a <= b stays a <= b (organic <= public, likes <= engagements); the
+    impressions are then held above the engagements (X never shows a post engaged more than seen).
+    """
+    out: dict[str, dict[str, int]] = {
+        name: {k: math.floor(v * share) for k, v in tweet[name].items()}
+        for name in ("public_metrics", "non_public_metrics", "organic_metrics")
+        if name in tweet
+    }
+    private = out.get("non_public_metrics")
+    if private is not None:
+        seen = max(private["impression_count"], private["engagements"] + 1)
+        private["impression_count"] = seen
+        if "public_metrics" in out:
+            out["public_metrics"]["impression_count"] = seen
+    return out
+
+
+def grown_media(item: dict[str, Any], share: float) -> dict[str, Any]:
+    """A video's views and quartiles scaled like its post's counts; other media as they are."""
+    if item["type"] != "video":
+        return item
+    scaled = dict(item)
+    for name in ("public_metrics", "non_public_metrics", "organic_metrics"):
+        scaled[name] = {k: math.floor(v * share) for k, v in item[name].items()}
+    return scaled
+
+
+def followers_count(user: SandboxUser, now: float) -> int:
+    """followers_count at `now`: a base, then a net gain each day since the user was added.
+
+    Deterministic per user and seed; the day under way counts pro rata by whole hours, so a count
+    moves between daily snapshots and stays put within an hour. A day's net is mostly a gain, now
+    and then a small loss, never zero. X documents no follower dynamics: this is only plausible.
+    """
+    profile = user.profile
+    hours = max(0, math.floor((now - user.added_at) / HOUR))
+    days, partial = divmod(hours, 24)
+    total = profile["followers_base"]
+    for day in range(days + (1 if partial else 0)):
+        draw = random.Random(f"x-sandbox:followers:{profile['seed']}:{day}").random()
+        net = int(profile["followers_per_day"] * (draw * 2.2 - 0.35)) or 1
+        total += net if day < days else net * partial // 24
+    return max(0, int(total))
 
 
 @dataclass
@@ -101,6 +195,8 @@ class _TimelineQuery:
     fields: set[str] = field(default_factory=set)
     expansions: set[str] = field(default_factory=set)
     media_fields: set[str] = field(default_factory=set)
+    user_fields: set[str] | None = None  # None: not asked (includes.users stays id, name, username)
+    exclude: set[str] = field(default_factory=set)
 
 
 def _iso(ts: datetime) -> str:
@@ -199,6 +295,17 @@ def _still(rng: random.Random, key: str, kind: str) -> dict[str, Any]:
     return item
 
 
+def _draw_kind(kinds: random.Random | None, types: tuple[float, float, float]) -> str:
+    if kinds is None:
+        return "post"
+    draw, threshold = kinds.random(), 0.0
+    for kind, ratio in zip(("reply", "quote", "repost"), types, strict=True):
+        threshold += ratio
+        if draw < threshold:
+            return kind
+    return "post"
+
+
 class Timelines:
     """The users and their timelines; the query rules users/:id/tweets and users/me check against.
 
@@ -223,9 +330,22 @@ class Timelines:
         video_ratio: float = 0.3,
         photo_ratio: float = 0.2,
         gif_ratio: float = 0.0,
+        reply_ratio: float = 0.0,
+        quote_ratio: float = 0.0,
+        repost_ratio: float = 0.0,
     ) -> SandboxUser:
+        """A user and a generated timeline, repeatable from the sandbox's seed and clock.
+
+        `reply_ratio`, `quote_ratio` and `repost_ratio` are the shares of the timeline's posts that are
+        replies, quotes and reposts (0 each: plain posts only, exactly as before they existed). Their
+        choices come from a random stream of their own, so a timeline's plain posts keep their ids,
+        texts, counts and media whatever the ratios.
+        """
         if not _USERNAME_RE.match(username):
             raise ValueError(f"X usernames are 1-15 letters, digits or underscores: {username!r}")
+        types = (reply_ratio, quote_ratio, repost_ratio)
+        if any(not 0.0 <= ratio <= 1.0 for ratio in types) or sum(types) > 1.0:
+            raise ValueError(f"reply, quote and repost ratios are each 0-1 and add up to 1 at most: {types}")
         with self._lock:
             index = len(self._users)
             rng = random.Random(self._seed + index)
@@ -233,7 +353,11 @@ class Timelines:
             if uid in self._users or not _ID_RE.match(uid):
                 raise ValueError(f"user id taken or not numeric: {uid!r}")
             user = SandboxUser(uid, username, username.replace("_", " ").title(), [])
-            self._fill_timeline(user, rng, index, tweet_count, days, (video_ratio, photo_ratio, gif_ratio))
+            self._fill_timeline(
+                user, rng, index, tweet_count, days, (video_ratio, photo_ratio, gif_ratio), types
+            )
+            user.added_at = self._clock()
+            user.profile = self._profile(user)
             self._users[uid] = user
             if self._login is None:
                 self._login = uid
@@ -247,14 +371,19 @@ class Timelines:
         count: int,
         days: int,
         ratios: tuple[float, float, float],
+        types: tuple[float, float, float] = (0.0, 0.0, 0.0),
     ) -> None:
         now_ms, slot = int(self._clock() * 1000), days * 86_400_000 / max(count, 1)
         stamps: list[int] = []
         for i in range(count):  # newest first; strictly older each step so ids order like time
             ms = int(now_ms - slot * (i + rng.uniform(0.1, 0.9)))
             stamps.append(min(ms, stamps[-1] - 1) if stamps else ms)
+        # Post types draw from their own stream: `rng`'s draws, and so every plain post, stay as they were.
+        kinds = random.Random(f"x-sandbox:post-types:{self._seed}:{worker}") if any(types) else None
+        last_own: dict[str, Any] | None = None  # the newest non-repost so far: a self-thread continues it
         sequence = 0
         for position, ms in enumerate(reversed(stamps)):  # oldest first: ids grow with time
+            kind = _draw_kind(kinds, types)
             sequence += 1
             tweet_id = _snowflake(ms, worker, sequence)
             tweet: dict[str, Any] = {
@@ -270,9 +399,10 @@ class Timelines:
                 **_tweet_metrics(rng),
             }
             draw, keys = rng.random(), list[str]()
-            kinds = [("video", 7, 1), ("photo", 3, rng.choice((1, 1, 2))), ("animated_gif", 16, 1)]
+            drawn: dict[str, dict[str, Any]] = {}
+            media_kinds = [("video", 7, 1), ("photo", 3, rng.choice((1, 1, 2))), ("animated_gif", 16, 1)]
             threshold = 0.0
-            for (kind, prefix, how_many), ratio in zip(kinds, ratios, strict=True):
+            for (media_kind, prefix, how_many), ratio in zip(media_kinds, ratios, strict=True):
                 threshold += ratio
                 if keys or draw >= threshold:
                     continue
@@ -280,13 +410,120 @@ class Timelines:
                     sequence += 1
                     key = f"{prefix}_{_snowflake(ms - rng.randint(2_000, 600_000), worker, sequence)}"
                     impressions = tweet["public_metrics"]["impression_count"]
-                    user.media[key] = (
-                        _video(rng, key, impressions) if kind == "video" else _still(rng, key, kind)
+                    drawn[key] = (
+                        _video(rng, key, impressions)
+                        if media_kind == "video"
+                        else _still(rng, key, media_kind)
                     )
                     keys.append(key)
+            if kinds is not None and kind != "post":
+                tweet = self._typed(user, kinds, kind, tweet, ms, worker, last_own)
+            if kind == "repost":  # the media drawn were the original's: not this account's
+                keys, drawn = [], {}
+            user.media.update(drawn)
             if keys:
                 tweet["attachments"] = {"media_keys": keys}
+            if kind != "repost":
+                last_own = tweet
             user.tweets.insert(0, tweet)
+
+    def _typed(
+        self,
+        user: SandboxUser,
+        kinds: random.Random,
+        kind: str,
+        tweet: dict[str, Any],
+        ms: int,
+        worker: int,
+        last_own: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """A reply, quote or repost made of a generated post: its id, time and (own types) counts stay.
+
+        Documented (X's data dictionary): a reply carries `in_reply_to_user_id` (the parent post's
+        author) and `conversation_id` (the root post of the conversation), and `referenced_tweets` names
+        the post replied to (`replied_to`), quoted (`quoted`) or reposted (`retweeted`). A repost's text
+        is "RT @author: " and the original's text (public reports: X truncates long ones; these are
+        short). Not documented, assumed: a repost's `public_metrics` are the original's (as the project's
+        notes describe; v1.1-era reports show a retweet's own favorite_count as 0, which is not modelled);
+        its `conversation_id` is its own id; it has no attachments (the original's media are not the
+        account's). Its private fields are refused per post (README; see Api._render_page). A quote
+        starts its own conversation and, like a reply, is the account's own post with private metrics.
+        """
+        if kind == "reply" and last_own is not None and kinds.random() < 0.4:  # a self-thread
+            return {
+                **tweet,
+                "conversation_id": last_own["conversation_id"],
+                "in_reply_to_user_id": user.user_id,
+                "referenced_tweets": [{"type": "replied_to", "id": last_own["id"]}],
+            }
+        original = self._other_post(user, kinds, ms, worker, tweet)
+        if kind == "reply":
+            return {
+                **tweet,
+                "text": f"@{original['username']} {tweet['text']}",
+                "conversation_id": original["conversation_id"],
+                "in_reply_to_user_id": original["author_id"],
+                "referenced_tweets": [{"type": "replied_to", "id": original["id"]}],
+            }
+        if kind == "quote":
+            return {**tweet, "referenced_tweets": [{"type": "quoted", "id": original["id"]}]}
+        private = ("non_public_metrics", "organic_metrics")
+        repost = {k: v for k, v in tweet.items() if k not in private}
+        repost["text"] = f"RT @{original['username']}: {original['text']}"
+        repost["public_metrics"] = dict(original["public_metrics"])
+        repost["referenced_tweets"] = [{"type": "retweeted", "id": original["id"]}]
+        return repost
+
+    @staticmethod
+    def _other_post(
+        user: SandboxUser, kinds: random.Random, ms: int, worker: int, tweet: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Another account's post, minutes to days older than `ms`, recorded in user.referenced.
+
+        Its text and public counts are the generated post's (drawn from the timeline's own stream).
+        About a third of them are themselves replies deeper in a conversation with an older root.
+        """
+        author = _OTHER_ACCOUNTS[kinds.randrange(len(_OTHER_ACCOUNTS))]
+        author_id = str(random.Random(f"x-sandbox:account:{author}").randrange(10**17, 10**18))
+        posted = ms - kinds.randint(60_000, 3 * 86_400_000)
+        post_id = _snowflake(posted, 1023 - worker % 512, kinds.randrange(4096))
+        root = post_id
+        if kinds.random() < 0.3:
+            root = _snowflake(
+                posted - kinds.randint(60_000, 86_400_000), 1023 - worker % 512, kinds.randrange(4096)
+            )
+        original = {
+            "id": post_id,
+            "author_id": author_id,
+            "username": author,
+            "created_at": _iso(datetime.fromtimestamp(posted // 1000, UTC)),
+            "conversation_id": root,
+            "text": tweet["text"].rsplit(" #", 1)[0],
+            "public_metrics": dict(tweet["public_metrics"]),
+        }
+        user.referenced[post_id] = original
+        return original
+
+    def _profile(self, user: SandboxUser) -> dict[str, Any]:
+        """users/me's profile fields and its counts' seeds, from a stream of their own (seed, user id)."""
+        seed = f"{self._seed}:{user.user_id}"
+        rng = random.Random(f"x-sandbox:profile:{seed}")
+        joined = datetime(2009, 6, 1, tzinfo=UTC) + timedelta(days=rng.randrange(0, 12 * 365))
+        image = rng.randrange(10**18, 2 * 10**18)
+        followers = int(rng.lognormvariate(7.5, 1.2)) + 50
+        return {
+            "seed": seed,
+            "created_at": _iso(joined.replace(hour=rng.randrange(24), minute=rng.randrange(60))),
+            "description": rng.choice(_BIOS),
+            "verified": rng.random() < 0.2,
+            "profile_image_url": f"https://pbs.twimg.com/profile_images/{image}/avatar_normal.jpg",
+            "followers_base": followers,
+            "followers_per_day": max(2, int(followers * rng.uniform(0.001, 0.01))),
+            "following_count": rng.randrange(50, 2_000),
+            "listed_count": int(followers * rng.uniform(0.002, 0.02)),
+            "likes_base": rng.randrange(500, 20_000),
+            "likes_per_day": rng.randrange(1, 30),
+        }
 
     def user(self, username: str) -> SandboxUser:
         with self._lock:
@@ -329,6 +566,8 @@ class Timelines:
             fields=chosen.get("tweet.fields", set()) | chosen.get("post.fields", set()),
             expansions=chosen.get("expansions", set()),
             media_fields=chosen.get("media.fields", set()),
+            user_fields=chosen.get("user.fields"),
+            exclude=chosen.get("exclude", set()),
         )
         raw = query.get("max_results")
         if raw is not None:

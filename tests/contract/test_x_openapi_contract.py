@@ -51,6 +51,9 @@ OPERATIONS = {"/2/users/me", "/2/users/{id}/tweets"}
 ADA = "1700000000000000001"  # the conftest sandbox's user: 25 posts over 25 days
 GRACE = "1700000000000000002"  # 12 posts over 40 days: the older ones have no private metrics
 PAGED = "1700000000000000003"  # 250 posts: three pages of 100
+TYPED = "1700000000000000009"  # 60 posts: replies, quotes and reposts among them
+TYPE_FIELDS = ("referenced_tweets", "in_reply_to_user_id", "conversation_id", "author_id")
+PROFILE_FIELDS = "public_metrics,created_at,description,verified,profile_image_url"
 CLIENT, SECRET, REDIRECT = "contract-client", "contract-secret", "https://app.example/callback"
 
 
@@ -444,6 +447,53 @@ def _revoked(world: World) -> requests.Response:
     return world.timeline()
 
 
+def _typed(world: World, **params: str) -> requests.Response:
+    """The timeline of an account with every type of post, with the fields that tell them apart."""
+    if TYPED not in world.tokens:
+        world.sandbox.add_user(
+            "mixed_types",
+            user_id=TYPED,
+            tweet_count=60,
+            days=25,
+            reply_ratio=0.3,
+            quote_ratio=0.15,
+            repost_ratio=0.25,
+        )
+        world.tokens[TYPED] = world.sandbox.issue_tokens("mixed_types", CLIENT)["access_token"]
+    fields = ",".join(dict.fromkeys([*TWEET_FIELDS.split(","), *TYPE_FIELDS]))
+    return world.timeline(TYPED, TYPED, **{"tweet.fields": fields, **params})
+
+
+def _switched(name: str, call: Callable[[World], requests.Response]) -> Callable[[World], requests.Response]:
+    def exchange(world: World) -> requests.Response:
+        setattr(world.sandbox, name, True)
+        return call(world)
+
+    return exchange
+
+
+# The sandbox's opt-in post types, exclusions, grown counts and profile fields: checked against both specs.
+TYPED_SCENARIOS: dict[str, tuple[int, set[str], Callable[[World], requests.Response]]] = {
+    "replies, quotes and reposts: reposts' field errors": (200, {"data", "errors", "meta"}, _typed),
+    "exclude=retweets": (200, {"data", "meta"}, lambda w: _typed(w, exclude="retweets")),
+    "exclude=retweets,replies, thinned pages": (
+        200,
+        {"data", "meta"},
+        _switched("exclude_thins_pages", lambda w: _typed(w, exclude="retweets,replies", max_results="10")),
+    ),
+    "counts grown with age": (200, {"data", "errors", "meta"}, _switched("metrics_grow", _typed)),
+    "author expansion with user fields": (
+        200,
+        {"data", "includes"},
+        lambda w: _typed(w, expansions="author_id", **{"user.fields": PROFILE_FIELDS}),
+    ),
+    "me with public_metrics and profile fields": (
+        200,
+        {"data"},
+        lambda w: w.get("/2/users/me", **{"user.fields": PROFILE_FIELDS}),
+    ),
+}
+
 # name -> (expected status, what must be in the body, the exchange)
 SCENARIOS: dict[str, tuple[int, set[str], Callable[[World], requests.Response]]] = {
     "me": (200, {"data"}, lambda w: w.get("/2/users/me")),
@@ -481,6 +531,7 @@ SCENARIOS: dict[str, tuple[int, set[str], Callable[[World], requests.Response]]]
     "usage cap exceeded": (429, {"title", "period", "scope"}, _usage_capped),
     "server error": (500, {"title"}, lambda w: _faulted(w, "status", status=500)),
     "unavailable": (503, {"title"}, lambda w: _faulted(w, "status", status=503)),
+    **TYPED_SCENARIOS,
 }
 
 
@@ -541,6 +592,22 @@ def test_sandbox_repost_spelling_matches_v2_167(x165: Contract, x167: Contract, 
     for page in pages:
         assert x167.response_errors(page) == []
         assert x165.response_errors(page) != []
+
+
+@pytest.mark.parametrize("scenario", list(TYPED_SCENARIOS))
+def test_typed_responses_in_v2_167_names_match_v2_167(
+    x165: Contract, x167: Contract, world: World, scenario: str
+) -> None:
+    """Replies, quotes, reposts and the profile in the `repost` spelling (repost_count, post_count,
+    referenced_posts): what v2.167 describes, and (public counts renamed) not what v2.165 does."""
+    world.sandbox.metrics_spelling = "repost"
+    world.sandbox.problem_base = "https://api.x.com/2/problems/"
+    status, keys, exchange = TYPED_SCENARIOS[scenario]
+    response = exchange(world)
+    assert response.status_code == status, response.text[:300]
+    assert keys <= set(response.json()), response.text[:300]
+    assert x167.response_errors(response) == []
+    assert x165.response_errors(response) != []
 
 
 def _list_parameters(contract: Contract, operation: str) -> dict[str, list[str]]:
