@@ -205,11 +205,11 @@ def test_concurrent_workers_spend_the_budget_once_and_the_next_day_reads_again(
     )
 
 
-def test_the_run_that_crosses_the_budget_reads_its_young_posts_and_leaves_the_old_ones_due(
+def test_first_runs_share_the_budget_a_page_each_and_read_their_newest_posts_first(
     stack: LocalStack, sandbox: RecordingSandbox, clock: SettableClock
 ) -> None:
-    # Given: eight first runs (no posting rate known yet, so each reserves the same, more than the
-    # budget): whichever reserves first gets a part of its reservation, the others nothing
+    # Given: eight first runs (no posting rate known yet, so each reserves one page: 100 posts and
+    # a margin of 10) and a budget of 400
     ids = seed(stack, sandbox)
     snapshot = DAY + timedelta(hours=10)
     clock.at(snapshot)
@@ -217,35 +217,39 @@ def test_the_run_that_crosses_the_budget_reads_its_young_posts_and_leaves_the_ol
     set_budget(stack, limit)
     # When: all at once
     summaries = wave(stack, ids, snapshot)
-    # Then: exactly one account exported: the atomic counter let no second worker spend the same budget
+    # Then: the atomic counter handed out three whole shares and one part (110 + 110 + 110 + 70):
+    # four accounts exported, and the others were told the budget is used up without calling X
     exported = [u for u, s in summaries.items() if s.status == "exported"]
-    assert len(exported) == 1, {u: s.status for u, s in summaries.items()}
-    (winner,) = exported
-    assert all(s.status == "budget_exhausted" for u, s in summaries.items() if u != winner)
-    assert all(timeline_calls(sandbox, u, snapshot) == 0 for u in ids if u != winner)
-    # and its partial share went to the young posts: the 7-30 day tier was skipped, not read
-    summary = summaries[winner]
-    assert summary.tiers == [YOUNG, DAILY] and summary.skipped_tiers == [WEEKLY]
-    (ask_window,) = {ask.window for ask in sandbox.asks_of(winner)}
-    assert ask_window == (iso_z(snapshot - timedelta(days=7)), iso_z(snapshot))
-    username = f"reader{int(winner) - FIRST_ID}"
-    lines = flows.read_export(stack, str(summary.key))
-    young_and_daily = in_window(sandbox, username, snapshot - timedelta(days=7), snapshot)
-    assert {r["tweet_id"] for r in lines} == young_and_daily and len(lines) == len(young_and_daily)
-    assert {r["read_tier"] for r in lines} <= {YOUNG, DAILY}
-    # and the skipped tier stays due: the bookkeeping marks only what was read
-    assert set(bookkeeping(stack, winner)["tiers"]) == {YOUNG, DAILY}
-    assert all(bookkeeping(stack, u) == {} for u in ids if u != winner)
+    assert len(exported) == 4, {u: s.status for u, s in summaries.items()}
+    assert all(s.status == "budget_exhausted" for u, s in summaries.items() if u not in exported)
+    assert all(timeline_calls(sandbox, u, snapshot) == 0 for u in ids if u not in exported)
     billed = sandbox.billed(f"{snapshot:%Y-%m-%d}")["posts"]
-    assert billed == summary.billed["posts"] == len(young_and_daily) <= limit
+    assert billed == sum(summaries[u].billed["posts"] for u in exported) <= limit
     assert counter(stack, snapshot) >= billed
+    for user_id in exported:
+        summary = summaries[user_id]
+        username = f"reader{int(user_id) - FIRST_ID}"
+        lines = flows.read_export(stack, str(summary.key))
+        served = [post for ask in sandbox.asks_of(user_id) for post in ask.served]
+        assert sorted(r["tweet_id"] for r in lines) == sorted(served)
+        # its share went to its newest posts: what it read is the newest of its whole window
+        window = in_window(sandbox, username, snapshot - WINDOW, snapshot)
+        newest = sorted(window, key=int, reverse=True)[: len(lines)]
+        assert {r["tweet_id"] for r in lines} == set(newest)
+        # a tier it did not read in full stays due, and it now knows its posting rate
+        book = bookkeeping(stack, user_id)
+        assert set(book["tiers"]) == {t for t in TIERS if t not in summary.skipped_tiers}
+        if len(lines) < len(window):
+            assert summary.skipped_tiers
+        assert book["rate"] > 0
+    assert all(bookkeeping(stack, u) == {} for u in ids if u not in exported)
 
 
-def test_a_run_that_reads_past_its_reservation_is_counted_for_every_post_x_billed(
+def test_a_heavy_poster_never_reads_past_its_share_and_the_counter_covers_what_x_billed(
     stack: LocalStack, sandbox: RecordingSandbox, clock: SettableClock
 ) -> None:
     # Given: a heavy poster (100 posts a day) on its first run, and a budget far above its reads:
-    # its reservation (sized for 40 posts a day) runs out mid-page
+    # its first share (one page) is smaller than its window
     (user_id,) = seed(stack, sandbox, counts=(4000,))
     snapshot = DAY + timedelta(hours=10)
     clock.at(snapshot)
@@ -256,7 +260,8 @@ def test_a_run_that_reads_past_its_reservation_is_counted_for_every_post_x_bille
     assert summary.status == "exported"
     billed = sandbox.billed(f"{snapshot:%Y-%m-%d}")["posts"]
     assert billed == summary.billed["posts"] == summary.tweets
-    # and the day's counter says at least that much: a page read past the share is read all the same
+    # and it stopped at its share, and the day's counter says at least what X billed
+    assert billed <= 110 and summary.skipped_tiers
     assert counter(stack, snapshot) >= billed, (
         f"budget#{snapshot:%Y-%m-%d} says {counter(stack, snapshot)} posts, X billed {billed}"
     )

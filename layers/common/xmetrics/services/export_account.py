@@ -48,8 +48,12 @@ from xmetrics.x_api import MIN_PAGE_SIZE, PAGE_SIZE, TIMELINE_REACH, Timeline
 if TYPE_CHECKING:
     from xmetrics.store import Account
 
-# An account whose posting rate is not known yet is sized as a heavy poster (40 a day), so its
-# first reservation rarely cuts its first read short; what it does not read goes back.
+# An account whose posting rate is not known yet (its first run under a budget) reserves one page:
+# its newest posts come first, its older tiers stay due, and the next reservations are sized by
+# the rate this read shows. A larger guess would hold budget that other accounts' young posts
+# need until this container reserves again (a new account's whole month, up to 3,200 posts).
+FIRST_RESERVATION = PAGE_SIZE
+# The rate used to drop tiers from a share before any is known: a heavy poster, 40 posts a day.
 DEFAULT_RATE = 40 / 24
 # X reaches at most 3,200 posts of a timeline.
 MAX_RESERVATION = TIMELINE_REACH
@@ -277,6 +281,8 @@ class ExportAccount:
         """A reservation that covers the due tiers' new posts with a little room to spare (a run
         never reads past its share): what is not read goes back to the budget with this process's
         next reservation, so a large margin would only keep the budget from other accounts."""
+        if book.rate is None:
+            return FIRST_RESERVATION + RESERVE_MARGIN
         expected = sum(self._expected(job, t, book, read_today) for t in due)
         return min(MAX_RESERVATION, math.ceil(1.25 * expected) + RESERVE_MARGIN)
 
@@ -420,8 +426,9 @@ class _Read:
             if any(a <= t.window(snapshot)[0] and t.window(snapshot)[1] <= b for a, b in self.spans)
         ]
         covered = hours(self.spans)
-        # A posting rate from at least a day of posts: an hour's worth says little.
-        self.rate = self.reads.posts / covered if covered >= 24 else None
+        # A posting rate from at least an hour of posts (a first read cut short by its budget share
+        # still gives one, so the next run's share fits what is left).
+        self.rate = self.reads.posts / covered if covered >= 1 else None
 
 
 def _oldest(pages: Sequence[dict[str, Any]]) -> datetime | None:
