@@ -293,24 +293,29 @@ def test_only_one_run_probes_when_the_hour_is_over() -> None:
 
     world.store.get_account_and_cap = stale  # type: ignore[method-assign]
     waiting = world.run(START + timedelta(hours=1))
-    # Then: no call to X, and the job is handed back for a minute, not dropped as usage_capped
+    # Then: no call to X, and the job is handed back, not dropped as usage_capped
     assert world.timelines.calls == 1
     # (the claim we lost is not in the marker we read, so it waits out a whole probe lease)
     assert waiting.status == "failed" and waiting.retry_after == world.clock() + 300 + 5
     assert "another run is checking" in str(waiting.error)
 
 
-def test_runs_that_meet_a_probe_in_flight_wait_for_its_answer_instead_of_losing_the_hour() -> None:
-    world = World()
+def _probe_in_flight(world: World) -> datetime:
+    """X capped the run at START; a run of the next hour claimed the probe and is asking X now."""
     world.timelines.faults = [CAPPED]
     world.run(START)
     assert world.store.usage_cap is not None
-    # Another run of the next hour claimed the probe and is asking X right now
     hour = START + timedelta(hours=1)
     cap = world.store.usage_cap
     assert world.store.claim_usage_probe(
         seen_until=cap.until, until=(hour + timedelta(hours=1)).timestamp(), probe_until=world.clock() + 300
     )
+    return hour
+
+
+def test_runs_that_meet_a_probe_in_flight_wait_for_its_answer_instead_of_losing_the_hour() -> None:
+    world = World()
+    hour = _probe_in_flight(world)
     waiting = world.run(hour)
     assert waiting.status == "failed" and world.timelines.calls == 1
     # it comes back once the probe's lease is over: one probe costs a job at most two receives
@@ -322,14 +327,7 @@ def test_runs_that_meet_a_probe_in_flight_wait_for_its_answer_instead_of_losing_
 
 def test_a_probe_that_died_keeps_the_others_off_x_until_its_hour_is_over_not_waiting_for_ever() -> None:
     world = World()
-    world.timelines.faults = [CAPPED]
-    world.run(START)
-    assert world.store.usage_cap is not None
-    hour = START + timedelta(hours=1)
-    cap = world.store.usage_cap
-    world.store.claim_usage_probe(
-        seen_until=cap.until, until=(hour + timedelta(hours=1)).timestamp(), probe_until=world.clock() + 300
-    )
+    hour = _probe_in_flight(world)
     world.clock.sleep(301)  # the probing run was killed; its lease ran out
     closed = world.run(hour + timedelta(minutes=10))
     assert closed.status == "usage_capped" and world.timelines.calls == 1
