@@ -20,7 +20,16 @@ from bench.clientloop import main
 
 TWITTER = "https://api.twitter.com"
 # The same request as xmetrics.x_api (constants repeated: this venv cannot import the app).
-TWEET_FIELDS = ["attachments", "created_at", "public_metrics", "non_public_metrics", "organic_metrics"]
+TWEET_FIELDS = [
+    "attachments",
+    "created_at",
+    "conversation_id",
+    "in_reply_to_user_id",
+    "referenced_tweets",
+    "public_metrics",
+    "non_public_metrics",
+    "organic_metrics",
+]
 MEDIA_FIELDS = ["media_key", "type", "duration_ms", "public_metrics", "non_public_metrics", "organic_metrics"]
 EXPANSIONS = ["attachments.media_keys"]
 FAMILIES = ("public_metrics", "non_public_metrics", "organic_metrics")
@@ -47,7 +56,7 @@ def _families(source: dict[str, Any], target: dict[str, Any]) -> None:
 def _record(tweet: tweepy.Tweet, media: dict[str, tweepy.Media], info: dict[str, Any]) -> dict[str, Any]:
     raw = tweet.data
     record: dict[str, Any] = {
-        "schema_version": 2,
+        "schema_version": 3,
         "snapshot_at": info["end"],
         "user_id": info["user_id"],
         "username": info["username"],
@@ -56,6 +65,20 @@ def _record(tweet: tweepy.Tweet, media: dict[str, tweepy.Media], info: dict[str,
     for key in ("created_at", "text"):
         if key in raw:
             record[key] = raw[key]
+    references = list(raw.get("referenced_tweets") or [])
+    kinds = {r.get("type") for r in references}
+    record["post_type"] = (
+        "repost"
+        if "retweeted" in kinds
+        else "reply"
+        if "replied_to" in kinds
+        else "quote"
+        if "quoted" in kinds
+        else "post"
+    )
+    record["referenced_tweets"] = references
+    for key in ("in_reply_to_user_id", "conversation_id"):
+        record[key] = str(raw[key]) if raw.get(key) is not None else None
     _families(raw, record)
     items = []
     for key in (raw.get("attachments") or {}).get("media_keys") or ():

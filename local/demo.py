@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -69,6 +70,9 @@ def _row(record: dict[str, Any]) -> str:
     return line
 
 
+_KINDS = (("post", "posts"), ("reply", "replies"), ("quote", "quotes"), ("repost", "reposts"))
+
+
 def report(
     stack: LocalStack,
     key: str,
@@ -88,6 +92,12 @@ def report(
     print(f"== x-metrics-export demo: done in {elapsed:.1f}s")
     print(f"account connected : {connected}")
     print(f"tweets exported   : {len(rows)} by the scheduled run, read tiers {', '.join(tiers)}")
+    kinds = Counter(r["post_type"] for r in rows)
+    print(
+        "post types        : "
+        + ", ".join(f"{kinds[k]} {plural}" for k, plural in _KINDS if kinds[k])
+        + " (reposts are left out: ExcludePostTypes=reposts)"
+    )
     print(f"S3 object written : s3://{stack.resources.bucket_name}/{key}  ({len(body)} bytes, JSON lines)")
     print(
         f"X's bill          : {first_bill['posts']} posts + {first_bill['media']} media billed by the "
@@ -114,7 +124,17 @@ def run() -> int:
     try:
         with step(1, total, "starting embedded AWS (moto server) and the X sandbox"):
             sandbox = XSandbox().start()
-            sandbox.add_user(DEMO_USER[0], user_id=DEMO_USER[1], tweet_count=140, days=28, video_ratio=0.35)
+            # Posts, replies, quotes and reposts, as a real account's timeline holds them.
+            sandbox.add_user(
+                DEMO_USER[0],
+                user_id=DEMO_USER[1],
+                tweet_count=140,
+                days=28,
+                video_ratio=0.35,
+                reply_ratio=0.2,
+                quote_ratio=0.1,
+                repost_ratio=0.15,
+            )
             gateway = LocalGateway(lambda fn, ev: stack.invoke(fn, ev) if stack else None).start()
             # The functions' JSON logs would bury the report; warnings and errors still show.
             stack = LocalStack.start(

@@ -54,13 +54,14 @@ def test_export_matches_what_x_served_line_by_line(stack: LocalStack) -> None:
             "tweet.fields": TWEET_FIELDS,
             "expansions": EXPANSIONS,
             "media.fields": MEDIA_FIELDS,
+            "exclude": "retweets",
         },
     )
     served = [t for p in pages for t in p.get("data", [])]
     media = {m["media_key"]: m for p in pages for m in p.get("includes", {}).get("media", [])}
     assert len(lines) == len(served) == summary["tweets"] > 0
     for line, tweet in zip(lines, served, strict=True):
-        assert line["schema_version"] == 2 and line["snapshot_at"] == snapshot.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert line["schema_version"] == 3 and line["snapshot_at"] == snapshot.strftime("%Y-%m-%dT%H:%M:%SZ")
         # a first run reads every tier in one window; each line names the tier of its post's age
         age = snapshot - datetime.fromisoformat(tweet["created_at"].replace("Z", "+00:00"))
         tier = "0-48h" if age < timedelta(hours=48) else "48h-7d" if age < timedelta(days=7) else "7d-30d"
@@ -68,6 +69,9 @@ def test_export_matches_what_x_served_line_by_line(stack: LocalStack) -> None:
         assert line["user_id"] == USER_ID and line["username"] == "ada_metrics"
         assert line["tweet_id"] == tweet["id"] and line["text"] == tweet["text"]
         assert line["created_at"] == tweet["created_at"]
+        # these accounts only post: a post, with nothing referenced, in a conversation of its own
+        assert line["post_type"] == "post" and line["referenced_tweets"] == []
+        assert line["conversation_id"] == tweet["id"] and line["in_reply_to_user_id"] is None
         for family in ("public_metrics", "non_public_metrics", "organic_metrics"):
             assert line.get(family) == tweet.get(family)
         keys = tweet.get("attachments", {}).get("media_keys", [])

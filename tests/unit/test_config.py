@@ -121,3 +121,22 @@ def test_the_bill_knobs_are_read_from_the_environment() -> None:
 def test_a_malformed_bill_knob_is_named(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         FetchSettings.from_env({**BASE, name: value})
+
+
+@pytest.mark.parametrize(
+    ("value", "exclude"),
+    [
+        ("", "retweets"),
+        ("none", ""),
+        ("reposts", "retweets"),
+        ("replies", "replies"),
+        ("reposts,replies", "retweets,replies"),
+    ],
+)
+def test_exclude_post_types_maps_to_x_s_exclude(value: str, exclude: str) -> None:
+    assert FetchSettings.from_env({**BASE, "EXCLUDE_POST_TYPES": value}).exclude == exclude
+
+
+def test_a_malformed_exclude_post_types_is_named() -> None:
+    with pytest.raises(ConfigError, match="EXCLUDE_POST_TYPES"):
+        FetchSettings.from_env({**BASE, "EXCLUDE_POST_TYPES": "retweets"})

@@ -72,7 +72,7 @@ def test_the_object_says_which_run_wrote_it(s3: Any, window: Any, run: str) -> N
                 "Key": key,
                 "Body": ANY,
                 "ContentType": "application/x-ndjson",
-                "Metadata": {"records": "1", "schema-version": "2", "run": run},
+                "Metadata": {"records": "1", "schema-version": "3", "run": run},
             },
         )
         # When: the export is written

@@ -1,3 +1,5 @@
+import pytest
+
 from xmetrics import records
 
 
@@ -56,7 +58,7 @@ def test_media_metrics_are_joined_onto_their_tweet() -> None:
     )
     # Then: one record, schema fields present, the video joined with its quartiles
     (record,) = batch.records
-    assert record["schema_version"] == 2 and record["tweet_id"] == "1" and record["username"] == "ann"
+    assert record["schema_version"] == 3 and record["tweet_id"] == "1" and record["username"] == "ann"
     assert record["read_tier"] == "48h-7d"
     assert record["media"] == [VIDEO]
     assert record["errors"] == []
@@ -121,3 +123,32 @@ def test_a_tweet_repeated_across_pages_is_written_once() -> None:
 def test_jsonl_is_one_object_per_line() -> None:
     lines = list(records.to_jsonl([{"a": 1}, {"b": "ü"}]))
     assert lines == [b'{"a":1}\n', '{"b":"ü"}\n'.encode()]
+
+
+@pytest.mark.parametrize(
+    ("references", "expected"),
+    [
+        ([], "post"),
+        ([{"type": "replied_to", "id": "9"}], "reply"),
+        ([{"type": "quoted", "id": "9"}], "quote"),
+        ([{"type": "retweeted", "id": "9"}], "repost"),
+        ([{"type": "replied_to", "id": "8"}, {"type": "quoted", "id": "9"}], "reply"),
+    ],
+)
+def test_each_line_says_what_kind_of_post_it_is(references: list[dict[str, str]], expected: str) -> None:
+    tweet = {"id": "1", "text": "t", "conversation_id": "1"}
+    if references:
+        tweet["referenced_tweets"] = references  # type: ignore[assignment]
+    (record,) = records.build(
+        [_page([tweet])], user_id="9", username="a", snapshot_at="s", read_tier=_TIER
+    ).records
+    assert record["post_type"] == expected and record["referenced_tweets"] == references
+    assert record["conversation_id"] == "1" and record["in_reply_to_user_id"] is None
+
+
+def test_x_s_newer_spelling_of_the_references_is_read_too() -> None:
+    tweet = {"id": "1", "text": "t", "referenced_posts": [{"type": "quoted", "id": "9"}]}
+    (record,) = records.build(
+        [_page([tweet])], user_id="9", username="a", snapshot_at="s", read_tier=_TIER
+    ).records
+    assert record["post_type"] == "quote" and record["referenced_tweets"] == [{"type": "quoted", "id": "9"}]

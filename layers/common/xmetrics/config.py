@@ -107,6 +107,26 @@ def _prices(env: Mapping[str, str]) -> Prices:
         raise ConfigError(f"X_PRICES is malformed ({exc}); e.g. post=0.001,media=0.005,user=0.010") from None
 
 
+# ExcludePostTypes -> X's `exclude`. Reposts carry no metrics of the account's own, take places
+# under X's 3,200-post reach and cost a read each.
+EXCLUDE_POST_TYPES = {
+    "none": "",
+    "reposts": "retweets",
+    "replies": "replies",
+    "reposts,replies": "retweets,replies",
+    "replies,reposts": "retweets,replies",
+}
+
+
+def _exclude(env: Mapping[str, str]) -> str:
+    value = env.get("EXCLUDE_POST_TYPES", "").strip().lower().replace(" ", "") or "reposts"
+    if value not in EXCLUDE_POST_TYPES:
+        raise ConfigError(
+            f"EXCLUDE_POST_TYPES must be none, reposts, replies or reposts,replies; got {value!r}"
+        )
+    return EXCLUDE_POST_TYPES[value]
+
+
 @dataclass(frozen=True)
 class XEndpoints:
     authorize_url: str
@@ -190,6 +210,7 @@ class FetchSettings:
     tiers: TierPolicy
     daily_read_budget: int  # billable post reads per UTC day, app-wide; 0 = none
     prices: Prices
+    exclude: str  # X's timeline `exclude` value ("" = none)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FetchSettings:
@@ -205,4 +226,5 @@ class FetchSettings:
             tiers=_tiers(env),
             daily_read_budget=_budget(env),
             prices=_prices(env),
+            exclude=_exclude(env),
         )

@@ -1,6 +1,7 @@
-"""X timeline pages -> export records (DESIGN.md's schema, version 2): pure functions.
+"""X timeline pages -> export records (DESIGN.md's schema, version 3): pure functions.
 
-Version 2 adds `read_tier`: which read tier read the line (services/tiers.py).
+Version 2 added `read_tier` (which read tier read the line, services/tiers.py); version 3 adds
+`post_type`, `referenced_tweets`, `in_reply_to_user_id` and `conversation_id`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _METRIC_FAMILIES = ("public_metrics", "non_public_metrics", "organic_metrics")
 _MEDIA_FIELDS = ("media_key", "type", "duration_ms")
 # X's August 2026 spec renamed the field; the export keeps one name so queries don't break.
@@ -105,6 +106,25 @@ def _place_error(
         batch.run_errors.append(error)
 
 
+def post_type(references: list[Any]) -> str:
+    """post | reply | quote | repost, from the post's referenced_tweets. A repost of anything is a
+    repost; a reply that also quotes is a reply (it lives in a conversation)."""
+    kinds = {r.get("type") for r in references if isinstance(r, dict)}
+    if "retweeted" in kinds:
+        return "repost"
+    if "replied_to" in kinds:
+        return "reply"
+    if "quoted" in kinds:
+        return "quote"
+    return "post"
+
+
+def _references(tweet: dict[str, Any]) -> list[Any]:
+    # X's August 2026 spec calls the field referenced_posts.
+    raw = tweet.get("referenced_tweets", tweet.get("referenced_posts"))
+    return list(raw) if isinstance(raw, list) else []
+
+
 def _record(
     tweet: dict[str, Any], media: dict[str, dict[str, Any]], *, user_id: str, username: str, snapshot_at: str
 ) -> dict[str, Any]:
@@ -118,6 +138,12 @@ def _record(
     for key in ("created_at", "text"):
         if key in tweet:
             record[key] = tweet[key]
+    references = _references(tweet)
+    record["post_type"] = post_type(references)
+    record["referenced_tweets"] = references
+    for key in ("in_reply_to_user_id", "conversation_id"):
+        value = tweet.get(key)
+        record[key] = str(value) if value is not None else None
     _copy_metrics(tweet, record)
     keys = (tweet.get("attachments") or {}).get("media_keys") or ()
     record["media"] = [_media_item(media[k]) for k in keys if k in media]

@@ -197,7 +197,7 @@ def build_fetch(
     export = ExportAccount(
         store,
         tokens,
-        XApi(settings.x.api_base_url, session=session, clock=clock),
+        XApi(settings.x.api_base_url, session=session, clock=clock, exclude=settings.exclude),
         Exporter(clients.s3, settings.bucket_name, settings.export_prefix),
         telemetry,
         tiers=settings.tiers,

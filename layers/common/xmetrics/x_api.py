@@ -24,7 +24,12 @@ from xmetrics.limits import X_TIMEOUT
 from xmetrics.timeutil import iso_z
 from xmetrics.transport import Backoff, Response, Session, new_session, send
 
-TWEET_FIELDS = "attachments,created_at,public_metrics,non_public_metrics,organic_metrics"
+# referenced_tweets, in_reply_to_user_id and conversation_id tell a post from a reply, a quote or a
+# repost; the referenced_tweets.id expansion is left out (it pulls in other accounts' posts).
+TWEET_FIELDS = (
+    "attachments,created_at,conversation_id,in_reply_to_user_id,referenced_tweets,"
+    "public_metrics,non_public_metrics,organic_metrics"
+)
 MEDIA_FIELDS = "media_key,type,duration_ms,public_metrics,non_public_metrics,organic_metrics"
 EXPANSIONS = "attachments.media_keys"
 PAGE_SIZE = 100
@@ -61,7 +66,10 @@ class XApi:
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
         timeout: tuple[float, float] = X_TIMEOUT,
+        exclude: str = "",
     ) -> None:
+        """`exclude` is X's timeline `exclude` ("retweets", "replies", both comma-separated, or "")."""
+        self._exclude = exclude
         self._base = base_url.rstrip("/")
         self._session = session or new_session()
         self._backoff = backoff or Backoff()
@@ -102,6 +110,8 @@ class XApi:
             "expansions": EXPANSIONS,
             "media.fields": MEDIA_FIELDS,
         }
+        if self._exclude:
+            params["exclude"] = self._exclude
         timeline = Timeline()
         path = f"/2/users/{user_id}/tweets"
         max_pages = -(-TIMELINE_REACH // page_size) + PAGE_BOUND_SLACK
