@@ -53,7 +53,8 @@ class FakeTimelines:
             if more:
                 page["meta"]["next_token"] = str(first + size)
             timeline.pages.append(page)
-            if more and enough is not None and enough(page):
+            stop = enough is not None and enough(page)
+            if more and stop:
                 timeline.stopped_early = True
                 break
         return timeline

@@ -95,7 +95,8 @@ class XApi:
         page_size: int = PAGE_SIZE,
     ) -> Timeline:
         """Every page of the user's posts in [start_time, end_time), newest first, or an exception:
-        never a part, unless `enough(page)` says to stop (then `stopped_early` tells).
+        never a part, unless `enough(page)`, called with every page as it arrives, says to stop
+        while X has more (then `stopped_early` tells).
 
         `wait_budget` says how many seconds the caller can still spend waiting out a 429.
         `page_size` is max_results, the same for every page of the window.
@@ -121,9 +122,10 @@ class XApi:
             timeline.retries += stats.retries
             timeline.rate_limited_waits += stats.waits
             next_token = (body.get("meta") or {}).get("next_token")
+            stop = enough is not None and enough(body)
             if not next_token:
                 return timeline
-            if enough is not None and enough(body):
+            if stop:
                 timeline.stopped_early = True
                 return timeline
             params["pagination_token"] = str(next_token)

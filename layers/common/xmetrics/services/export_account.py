@@ -320,7 +320,8 @@ class ExportAccount:
         With a budget, no page can take the run past its share: a page holds at most what is left
         of it (X bills at most the posts a page returns), and paging stops before a page that
         might not fit."""
-        read = _Read(tiers=tiers)
+        # What X returned is counted once, page by page, as the pages arrive (`enough`).
+        read = _Read(tiers=tiers, reads=tally)
         for start, end in windows(job.snapshot, tiers):
             size = _page_size(share, tally)
             if size is None:
@@ -340,9 +341,7 @@ class ExportAccount:
                 enough=enough,
                 page_size=size,
             )
-            read.add(timeline, read_today)
-            if not timeline.stopped_early and timeline.pages:
-                count_page(timeline.pages[-1], read_today, tally)  # `enough` saw all but the last
+            read.add(timeline)
             oldest = _oldest(timeline.pages) if timeline.stopped_early else None
             read.spans.append((oldest or end, end) if timeline.stopped_early else (start, end))
             if timeline.stopped_early:
@@ -404,17 +403,15 @@ class _Read:
     and what X bills for them."""
 
     tiers: tuple[Tier, ...]
+    reads: Reads  # shared with the run's budget accounting, so each page is counted once
     pages: list[dict[str, Any]] = field(default_factory=list)
     spans: list[Span] = field(default_factory=list)
-    reads: Reads = field(default_factory=Reads)
     rate_limited_waits: int = 0
     retries: int = 0
     completed: list[str] = field(default_factory=list)
     rate: float | None = None
 
-    def add(self, timeline: Timeline, read_today: Sequence[Span]) -> None:
-        for page in timeline.pages:
-            count_page(page, read_today, self.reads)
+    def add(self, timeline: Timeline) -> None:
         self.pages += timeline.pages
         self.rate_limited_waits += timeline.rate_limited_waits
         self.retries += timeline.retries
