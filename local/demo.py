@@ -87,7 +87,11 @@ def report(
     with_video = [r for r in rows if any(m.get("type") == "video" for m in r["media"])]
     sample = (with_video[:2] + [r for r in rows if r not in with_video][:2])[:4]
     tiers = sorted({r["read_tier"] for r in rows})
-    cost = first_bill["posts"] * PRICES.post + first_bill["media"] * PRICES.media
+    cost = (
+        first_bill["posts"] * PRICES.post
+        + first_bill["media"] * PRICES.media
+        + first_bill["users"] * PRICES.user
+    )
     print()
     print(f"== x-metrics-export demo: done in {elapsed:.1f}s")
     print(f"account connected : {connected}")
@@ -99,9 +103,17 @@ def report(
         + " (reposts are left out: ExcludePostTypes=reposts)"
     )
     print(f"S3 object written : s3://{stack.resources.bucket_name}/{key}  ({len(body)} bytes, JSON lines)")
+    account_key = key.replace("/tweets/", "/accounts/", 1)
+    account = json.loads(s3.get_object(Bucket=stack.resources.bucket_name, Key=account_key)["Body"].read())
+    counts = account.get("public_metrics", {})
     print(
-        f"X's bill          : {first_bill['posts']} posts + {first_bill['media']} media billed by the "
-        f"scheduled run, est. ${cost:.3f} (X's {PRICES.as_of} prices)"
+        f"the account       : {counts.get('followers_count', '-')} followers, "
+        f"{counts.get('tweet_count', '-')} posts in all (the day's account snapshot, {account_key})"
+    )
+    print(
+        f"X's bill          : {first_bill['posts']} posts + {first_bill['media']} media + "
+        f"{first_bill['users']} user billed by the scheduled run, est. ${cost:.3f} "
+        f"(X's {PRICES.as_of} prices)"
     )
     print(
         f"a run right after : re-read the {again['tweets']} posts younger than 48 h "

@@ -269,20 +269,23 @@ def recorded_stack(
 
 
 def test_requests_the_functions_send_match_the_spec(
-    x165: Contract, stack: LocalStack, recorded_stack: Exchanges
+    x165: Contract, x167: Contract, stack: LocalStack, recorded_stack: Exchanges
 ) -> None:
     # When: the connect flow and a manual export, through the handlers
     assert flows.connect(stack)["statusCode"] == 200
     summary = stack.invoke("FetchFunction", {"user_id": PAGED})
     assert summary["status"] == "exported" and summary["pages"] == 3, summary
     sent = [r.request for r in recorded_stack.api()]
-    # Then: the client asked for the user once and for three pages of the timeline
+    # Then: the client asked for the user twice (the connect's, then the day's account snapshot
+    # with its user.fields) and for three pages of the timeline
     by_operation = {op: [r for r in sent if _operation(r) == op] for op in OPERATIONS}
-    assert len(by_operation["/2/users/me"]) == 1
+    me = by_operation["/2/users/me"]
+    assert len(me) == 2 and x165.parameters(me[1])["user.fields"]
     tweets = by_operation["/2/users/{id}/tweets"]
     assert len(tweets) == 3
-    # and every request is one the spec allows: path, parameters and their values, bearer token
-    assert_all_valid(x165, recorded_stack.api(), lambda c, r: check_request(c, r.request))
+    # and every request is one both specs allow: path, parameters and their values, bearer token
+    for contract in (x165, x167):
+        assert_all_valid(contract, recorded_stack.api(), lambda c, r: check_request(c, r.request))
     # and the timeline requests carry the parameters the spec defines, as the spec reads them
     first, *rest = tweets
     params = x165.parameters(first)
@@ -554,9 +557,28 @@ def test_responses_to_the_functions_match_the_spec(
     assert flows.connect(stack)["statusCode"] == 200
     assert stack.invoke("FetchFunction", {"user_id": PAGED})["status"] == "exported"
     served = recorded_stack.api()
-    assert len(served) == 4
+    assert len(served) == 5  # users/me, three pages, the account snapshot's users/me
     assert_all_valid(x165, served, lambda c, r: c.response_errors(r))
     assert sum(1 for r in served if "next_token" in r.json().get("meta", {})) == 2
+    assert "followers_count" in served[-1].json()["data"]["public_metrics"]
+
+
+def test_responses_to_the_functions_in_v2_167_names_match_v2_167(
+    x167: Contract, stack: LocalStack, sandbox: XSandbox, recorded_stack: Exchanges
+) -> None:
+    """X may serve v2.167's names: what the functions are answered then is what v2.167 describes,
+    and the export still reads it (post_count is exported as tweet_count)."""
+    sandbox.metrics_spelling = "repost"
+    sandbox.problem_base = "https://api.x.com/2/problems/"
+    assert flows.connect(stack)["statusCode"] == 200
+    summary = stack.invoke("FetchFunction", {"user_id": PAGED})
+    assert summary["status"] == "exported" and summary["account"] == "exported", summary
+    served = recorded_stack.api()
+    assert len(served) == 5
+    assert_all_valid(x167, served, lambda c, r: c.response_errors(r))
+    (line,) = flows.read_export(stack, summary["account_key"])
+    served_counts = served[-1].json()["data"]["public_metrics"]
+    assert line["public_metrics"]["tweet_count"] == served_counts["post_count"]
 
 
 def test_response_validation_bites(x165: Contract, world: World) -> None:

@@ -14,7 +14,10 @@ from xmetrics.exporter import ExportedObject, export_key
 class FakeExporter:
     prefix: str = "x-metrics"
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    writes: int = 0
+    writes: int = 0  # of the tweets dataset: the posts' exports
+
+    def dataset(self, name: str) -> dict[str, list[dict[str, Any]]]:
+        return {k: v for k, v in self.objects.items() if k.startswith(f"{self.prefix}/{name}/")}
 
     def key_for(
         self, user_id: str, snapshot: datetime, *, window: tuple[datetime, datetime] | None = None
@@ -28,9 +31,11 @@ class FakeExporter:
         records: Iterable[dict[str, Any]],
         *,
         window: tuple[datetime, datetime] | None = None,
+        dataset: str = "tweets",
     ) -> ExportedObject:
         rows = list(records)
-        key = self.key_for(user_id, snapshot, window=window)
+        key = export_key(self.prefix, user_id, snapshot, window, dataset=dataset)
         self.objects[key] = rows
-        self.writes += 1
+        if dataset == "tweets":
+            self.writes += 1
         return ExportedObject(key=key, count=len(rows), size=sum(len(str(r)) for r in rows))

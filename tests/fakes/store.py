@@ -24,6 +24,7 @@ class FakeStore:
     after_write: Hook = lambda operation: None
     usage_cap: UsageCap | None = None
     budget: dict[str, int] = field(default_factory=dict)  # UTC day -> billable reads counted
+    completeness: dict[str, dict[str, object]] = field(default_factory=dict)  # user -> the latest
 
     def _enter(self, operation: str) -> None:
         self.calls.append(operation)
@@ -133,17 +134,28 @@ class FakeStore:
         return True
 
     def record_export(
-        self, user_id: str, *, key: str, count: int, at_iso: str, reads: str | None = None
+        self,
+        user_id: str,
+        *,
+        key: str,
+        count: int,
+        at_iso: str,
+        reads: str | None = None,
+        username: str | None = None,
+        completeness: dict[str, object] | None = None,
     ) -> None:
         self._enter("record_export")
         account = self.accounts.get(user_id)
         if account is None:
             raise AccountNotFoundError(user_id)
+        if completeness is not None:
+            self.completeness[user_id] = completeness
         self.accounts[user_id] = replace(
             account,
             last_export={"key": key, "count": str(count), "at": at_iso},
             last_error=None,
             reads=account.reads if reads is None else reads,
+            username=username or account.username,
         )
 
     def record_error(self, user_id: str, *, message: str, at_iso: str) -> None:

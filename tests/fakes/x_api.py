@@ -23,6 +23,29 @@ class FakeTimelines:
     faults: list[XApiError | None] = field(default_factory=list)
     # The windows asked for, as ISO strings (start, end).
     windows: list[tuple[str, str]] = field(default_factory=list)
+    private: list[bool] = field(default_factory=list)  # whether each window asked for private fields
+
+    # users/me: the account as X serves it; None answers like an X that fails.
+    me: dict[str, Any] | None = field(
+        default_factory=lambda: {
+            "id": "42",
+            "username": "u",
+            "name": "U",
+            "public_metrics": {
+                "followers_count": 10,
+                "following_count": 2,
+                "tweet_count": 5,
+                "listed_count": 0,
+            },
+        }
+    )
+    account_calls: int = 0
+
+    def account(self, access_token: str) -> dict[str, Any]:
+        self.account_calls += 1
+        if self.me is None:
+            raise XApiError(503, "Service Unavailable", "users/me is down")
+        return dict(self.me)
 
     def timeline(
         self,
@@ -34,10 +57,12 @@ class FakeTimelines:
         wait_budget: Callable[[], float],
         enough: Callable[[dict[str, Any]], bool] | None = None,
         page_size: int = 100,
+        private: bool = True,
     ) -> Timeline:
         self.calls += 1
         size = min(page_size, self.page_size)
         self.windows.append((iso_z(start_time), iso_z(end_time)))
+        self.private.append(private)
         fault = self.faults.pop(0) if self.faults else None
         if fault is not None:
             raise fault

@@ -54,8 +54,10 @@ def spend_refresh_token(stack: LocalStack, refresh_token: str) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def export_keys(stack: LocalStack) -> list[str]:
-    listing = stack.client("s3").list_objects_v2(Bucket=stack.resources.bucket_name)
+def export_keys(stack: LocalStack, dataset: str = "tweets") -> list[str]:
+    listing = stack.client("s3").list_objects_v2(
+        Bucket=stack.resources.bucket_name, Prefix=f"x-metrics/{dataset}/"
+    )
     return sorted(o["Key"] for o in listing.get("Contents", []))
 
 

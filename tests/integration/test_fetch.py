@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -95,7 +96,8 @@ def test_manual_invoke_returns_a_summary(stack: LocalStack, sandbox: XSandbox) -
     summary = stack.invoke("FetchFunction", flows.load_event("fetch-one.json"))
     assert summary["status"] == "exported" and summary["refreshed"] is False
     assert summary["tweets"] == len(flows.read_export(stack, summary["key"]))
-    assert sandbox.requests_to("me") == 1  # the connect's only; a fetch never asks users/me
+    # the connect's, and the day's account snapshot: posts are never read through users/me
+    assert sandbox.requests_to("me") == 2 and summary["account"] == "exported"
 
 
 def test_refresh_when_due_writes_rotated_tokens_with_version_plus_one(
@@ -173,7 +175,10 @@ def test_rerun_of_the_same_scheduled_time_overwrites(stack: LocalStack) -> None:
     assert first["results"][0]["key"] == second["results"][0]["key"]
     assert export_keys(stack) == [first["results"][0]["key"]]
     versions = stack.client("s3").list_object_versions(Bucket=stack.resources.bucket_name)["Versions"]
-    assert len(versions) == 2  # the bucket keeps what the rerun replaced
+    by_dataset = Counter(v["Key"].split("/")[1] for v in versions)
+    # the bucket keeps what the rerun replaced; the run's line was rewritten with it, and the
+    # day's account snapshot was taken once
+    assert by_dataset == {"tweets": 2, "runs": 2, "accounts": 1}
 
 
 def test_scheduled_run_fans_out_to_the_queue_and_the_worker_exports(stack: LocalStack) -> None:

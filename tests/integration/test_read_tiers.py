@@ -28,7 +28,7 @@ from tests.integration.helpers import (
 from xmetrics.services.billing import merge
 from xmetrics.services.tiers import DEFAULT_SPEC, TierPolicy
 from xmetrics.services.window import WINDOW
-from xmetrics.timeutil import iso_z, parse_utc
+from xmetrics.timeutil import from_epoch, iso_z, parse_utc
 from xmetrics.wiring import aws_session
 from xmetrics.x_api import EXPANSIONS, MEDIA_FIELDS, PAGE_SIZE, TWEET_FIELDS
 
@@ -169,7 +169,11 @@ def runner(
     clock: SettableClock,
     dynamodb_calls: list[tuple[str, dict[str, Any]]],
 ) -> Runner:
+    # The callback dates its users/me read by the wall clock: X's clock says the same day.
+    at = clock()
+    clock.at(datetime.now(UTC))
     flows.connect(stack)
+    clock.at(from_epoch(at))
     stack.environment["FETCH_QUEUE_URL"] = ""  # the scheduled run works inline
     stack.activate()
     return Runner(stack, sandbox, clock, dynamodb_calls)
@@ -211,14 +215,20 @@ def check_export(run: Run, sandbox: RecordingSandbox, *, tier_of: Any = tier_by_
 
 
 def check_one_write(run: Run, stack: LocalStack) -> dict[str, Any]:
-    """The bookkeeping rides on the export's own UpdateItem: a scheduled inline run spends a Scan, one
-    BatchGetItem (the account and the usage-cap marker) and that one write, nothing else."""
+    """The bookkeeping (and whether X's reach covered the window) rides on the export's own
+    UpdateItem: a scheduled inline run spends a Scan, one BatchGetItem (the account and the
+    usage-cap marker) and that one write, nothing else."""
     assert [name for name, _ in run.dynamodb] == ["Scan", "BatchGetItem", "UpdateItem"]
     _, write = run.dynamodb[-1]
     assert write["Key"] == {"pk": {"S": f"account#{USER_ID}"}}
     assert "#le = :le" in write["UpdateExpression"] and "#reads = :reads" in write["UpdateExpression"]
-    assert write["ExpressionAttributeNames"] == {"#le": "last_export", "#reads": "reads"}
+    assert write["ExpressionAttributeNames"] == {
+        "#le": "last_export",
+        "#reads": "reads",
+        "#cm": "completeness",
+    }
     item = account_item(stack)
+    assert item["completeness"]["M"]["complete"] == {"BOOL": run.summary["complete"]}
     assert item["reads"]["S"] == write["ExpressionAttributeValues"][":reads"]["S"]
     assert item["last_export"]["M"]["key"]["S"] == run.summary["key"]
     reads: dict[str, Any] = json.loads(item["reads"]["S"])

@@ -97,7 +97,9 @@ def check_exports(stack: LocalStack, sandbox: XSandbox, ids: list[str], snapshot
     s3 = stack.client("s3")
     stamp = f"{snapshot:%Y%m%dT%H%M%SZ}"
     versions: Counter[str] = Counter()
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=stack.resources.bucket_name):
+    for page in s3.get_paginator("list_object_versions").paginate(
+        Bucket=stack.resources.bucket_name, Prefix="x-metrics/tweets/"
+    ):
         for version in page.get("Versions", []):
             if version["Key"].endswith(f"/{stamp}.jsonl"):
                 versions[version["Key"].split("user_id=")[1].split("/")[0]] += 1
@@ -113,6 +115,21 @@ def check_exports(stack: LocalStack, sandbox: XSandbox, ids: list[str], snapshot
     FIGURES.duplicates += len(duplicated)
     FIGURES.partial_objects += partial + len(missing)
     return {"missing": len(missing), "duplicated": len(duplicated), "partial_in_sample": partial}
+
+
+def check_dataset(stack: LocalStack, dataset: str, snapshot: datetime) -> set[str]:
+    """The accounts with an object of `dataset` at the snapshot."""
+    stamp = f"{snapshot:%Y%m%dT%H%M%SZ}"
+    found = set()
+    for page in (
+        stack.client("s3")
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=stack.resources.bucket_name, Prefix=f"x-metrics/{dataset}/")
+    ):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith(f"/{stamp}.jsonl"):
+                found.add(item["Key"].split("user_id=")[1].split("/")[0])
+    return found
 
 
 def test_five_hundred_accounts_are_each_exported_exactly_once(
@@ -139,7 +156,10 @@ def test_five_hundred_accounts_are_each_exported_exactly_once(
         "duplicated": 0,
         "partial_in_sample": 0,
     }
-    assert sandbox.requests_to("tweets") == 500 and sandbox.requests_to("me") == 0
+    # one timeline read each, and the day's account snapshot: one users/me each
+    assert sandbox.requests_to("tweets") == 500 and sandbox.requests_to("me") == 500
+    # and each account-run left its account snapshot and its run line, once
+    assert check_dataset(stack, "accounts", snapshot) == check_dataset(stack, "runs", snapshot) == set(ids)
     figures.outcomes.append(
         f"fan-out: 500 accounts, 1 scheduled run, 5 workers, {drained.batches} batches -> 500 exported once, "
         f"0 missing, 0 duplicated, 0 partial ({elapsed:.1f}s)"

@@ -175,11 +175,14 @@ def test_a_redelivered_message_already_exported_calls_no_one(world: World) -> No
     first = world.export.run(make_job(USER, SNAPSHOT), world.clock.deadline(300), skip_if_done=True)
     world.store.accounts[USER] = replace(world.store.accounts[USER], access_expires_at=world.clock() + 10)
     calls_before = world.timelines.calls
+    objects = dict(world.exporter.objects)
     # When: SQS delivers the same message again
     again = world.export.run(make_job(USER, SNAPSHOT), world.clock.deadline(300), skip_if_done=True)
     # Then: acknowledged from last_export: no refresh, no timeline, no write
     assert again.skipped and again.key == first.key and again.tweets == first.tweets
+    # (the redelivery wrote nothing: no posts, no account snapshot, no run line)
     assert world.x.posts == 0 and world.timelines.calls == calls_before and world.exporter.writes == 1
+    assert world.exporter.objects == objects
 
 
 @pytest.mark.parametrize(

@@ -134,7 +134,9 @@ def test_x_bills_a_post_once_a_utc_day_and_the_run_counts_it_so() -> None:
     window_posts = [p for p in world.timelines.posts if _age_hours(START, p) < 30 * 24 - 1]
     assert first.billed["posts"] == first.reads["posts"] == len(window_posts)
     assert first.billed["media"] == first.reads["media"] == 0  # the fake serves no includes
-    assert first.cost_usd == pytest.approx(len(window_posts) * 0.001)
+    # and the day's account snapshot is one user read ($0.010)
+    assert first.billed["users"] == 1 and first.account == "exported"
+    assert first.cost_usd == pytest.approx(len(window_posts) * 0.001 + 0.010)
     # an hour later, the young posts were already read today: only the new one is billed
     second = world.run(START + timedelta(hours=1))
     assert second.reads["posts"] == 8 and second.billed["posts"] == 0
@@ -348,3 +350,29 @@ def test_a_read_that_fails_after_asking_x_keeps_its_share_and_says_what_x_return
     after = world.run(START + timedelta(hours=1))
     assert after.status == "exported"
     assert world.telemetry.metrics["XPostsBilled"] == after.billed["posts"]
+
+
+def test_the_account_is_read_once_a_utc_day_and_its_failure_never_blocks_the_posts() -> None:
+    world = World()
+    first = world.run(START)
+    assert first.account == "exported" and first.account_key is not None
+    (line,) = world.exporter.objects[first.account_key]
+    assert line["public_metrics"] == world.timelines.me["public_metrics"]  # type: ignore[index]
+    assert line["user_id"] == "42" and line["snapshot_at"] == iso_z(START)
+    assert "/accounts/dt=2026-11-29/user_id=42/" in first.account_key
+    # later runs of the same UTC day read no users/me
+    assert world.run(START + timedelta(hours=1)).account is None
+    assert world.timelines.account_calls == 1
+    # the next day's first run, with users/me failing: the posts are exported all the same
+    world.timelines.me = None
+    failed = world.run(START + timedelta(days=1))
+    assert failed.status == "exported" and failed.tweets > 0
+    assert str(failed.account).startswith("failed: ") and failed.account_key is None
+    # and the run after it tries again
+    world.timelines.me = {"id": "42", "username": "renamed", "name": "U"}
+    again = world.run(START + timedelta(days=1, hours=1))
+    assert again.account == "exported"
+    (line,) = world.exporter.objects[str(again.account_key)]
+    assert "public_metrics" not in line  # absent is absent, not 0
+    # and a username changed at X renames the account here
+    assert world.store.accounts[USER].username == "renamed"

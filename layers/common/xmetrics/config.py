@@ -79,13 +79,23 @@ def _allowed_users(env: Mapping[str, str]) -> frozenset[str]:
 
 # The fetch's knobs import their rules only when read: /connect and /callback never load them.
 def _tiers(env: Mapping[str, str]) -> TierPolicy:
-    from xmetrics.services.tiers import DEFAULT_SPEC, TierPolicy
+    from xmetrics.services.tiers import DEFAULT_SPEC, PUBLIC_HISTORY_MAX_DAYS, TierPolicy
 
     spec = env.get("REFRESH_TIERS", "").strip() or DEFAULT_SPEC
     try:
-        return TierPolicy.parse(spec)
+        policy = TierPolicy.parse(spec)
     except ValueError as exc:
         raise ConfigError(f"REFRESH_TIERS is malformed ({exc}); e.g. {DEFAULT_SPEC} or all") from None
+    days = env.get("PUBLIC_HISTORY_DAYS", "").strip() or "0"
+    if (
+        not days.isascii()
+        or not days.isdigit()
+        or not (int(days) == 0 or 30 < int(days) <= PUBLIC_HISTORY_MAX_DAYS)
+    ):
+        raise ConfigError(
+            f"PUBLIC_HISTORY_DAYS must be 0 (off) or 31-{PUBLIC_HISTORY_MAX_DAYS} days, got {days!r}"
+        )
+    return policy.with_public_history(int(days))
 
 
 def _budget(env: Mapping[str, str]) -> int:

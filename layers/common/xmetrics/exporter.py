@@ -1,4 +1,4 @@
-"""Export records -> one JSON-lines object per account and snapshot in S3.
+"""Export records -> one JSON-lines object per dataset, account and snapshot in S3.
 
 S3's errors become the project's in `_translate` only: ExportWriteError.
 """
@@ -23,6 +23,8 @@ _STAMP = "%Y%m%dT%H%M%SZ"
 
 # A backfill's time window (start, end); None is a full run.
 Window = tuple[datetime, datetime]
+# tweets: a line per post; accounts: the day's account snapshot; runs: a line per account-run.
+DATASETS = ("tweets", "accounts", "runs")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,9 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(_STAMP)
 
 
-def export_key(prefix: str, user_id: str, snapshot: datetime, window: Window | None = None) -> str:
+def export_key(
+    prefix: str, user_id: str, snapshot: datetime, window: Window | None = None, *, dataset: str = "tweets"
+) -> str:
     # The key is a function of the scheduled time (and a backfill's window) only, so a retried run
     # overwrites its own object. A backfill answers a narrower question than the full run of the
     # same second: sharing its key would bury the full snapshot as a noncurrent version. It stays
@@ -45,7 +49,9 @@ def export_key(prefix: str, user_id: str, snapshot: datetime, window: Window | N
     if window is not None:
         start, end = window
         name += f".backfill-{_stamp(start)}-{_stamp(end)}"
-    return f"{prefix}/tweets/dt={snapshot:%Y-%m-%d}/user_id={user_id}/{name}.jsonl"
+    if dataset not in DATASETS:
+        raise ValueError(f"no such dataset: {dataset}")
+    return f"{prefix}/{dataset}/dt={snapshot:%Y-%m-%d}/user_id={user_id}/{name}.jsonl"
 
 
 @contextmanager
@@ -75,10 +81,11 @@ class Exporter:
         records: Iterable[dict[str, Any]],
         *,
         window: Window | None = None,
+        dataset: str = "tweets",
     ) -> ExportedObject:
         lines = list(to_jsonl(records))
         body = b"".join(lines)
-        key = self.key_for(user_id, snapshot, window=window)
+        key = export_key(self._prefix, user_id, snapshot, window, dataset=dataset)
         # One PutObject of the whole body: S3 never shows a reader half an export.
         with _translate("PutObject"):
             self._s3.put_object(

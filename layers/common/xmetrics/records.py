@@ -157,3 +157,21 @@ def to_jsonl(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     for record in records:
         yield dumps(record, option=newline)
+
+
+def account(data: dict[str, Any], *, snapshot_at: str) -> dict[str, Any]:
+    """users/me -> the day's account line: public counts as X served them (absent stays absent)."""
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "snapshot_at": snapshot_at,
+        "user_id": str(data["id"]),
+        "username": str(data["username"]),
+        "name": data.get("name"),
+    }
+    metrics = data.get("public_metrics")
+    if isinstance(metrics, dict):
+        # X's August 2026 spec calls tweet_count post_count; the export keeps one name.
+        record["public_metrics"] = {
+            ("tweet_count" if k == "post_count" else str(k)): v for k, v in metrics.items()
+        }
+    return record

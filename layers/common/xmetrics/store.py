@@ -177,6 +177,14 @@ def _standing(exc: ClientError) -> Account | None:
     return Account.from_item(item) if item else None
 
 
+def _scalar(value: object) -> dict[str, Any]:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    return _s(str(value))
+
+
 def _account_key(user_id: str) -> dict[str, Any]:
     return {"pk": _s(f"account#{user_id}")}
 
@@ -413,9 +421,19 @@ class Store:
         return flagged
 
     def record_export(
-        self, user_id: str, *, key: str, count: int, at_iso: str, reads: str | None = None
+        self,
+        user_id: str,
+        *,
+        key: str,
+        count: int,
+        at_iso: str,
+        reads: str | None = None,
+        username: str | None = None,
+        completeness: dict[str, object] | None = None,
     ) -> None:
-        """The export landed: `last_export`, and the read tiers' bookkeeping in the same write."""
+        """The export landed: `last_export`, and in the same write the read tiers' bookkeeping,
+        the username X now shows (an account renamed at X is renamed here) and whether X's reach
+        covered the run's window (`completeness`: complete, reason, oldest_reached)."""
         values: dict[str, Any] = {
             ":le": {"M": {"key": _s(key), "count": _n(count), "at": _s(at_iso)}},
             ":at": _s(at_iso),
@@ -425,6 +443,12 @@ class Store:
             # READS is one of DynamoDB's reserved words.
             update, names["#reads"] = update + ", #reads = :reads", "reads"
             values[":reads"] = _s(reads)
+        if username:
+            update += ", username = :name"
+            values[":name"] = _s(username)
+        if completeness is not None:
+            update, names["#cm"] = update + ", #cm = :cm", "completeness"
+            values[":cm"] = {"M": {k: _scalar(v) for k, v in completeness.items()}}
         # The account was disconnected (deleted) while its export was written; the condition keeps
         # this write from resurrecting it as a token-less item.
         with _translate("UpdateItem", conflict=lambda _: AccountNotFoundError(user_id)):

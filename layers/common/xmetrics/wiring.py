@@ -185,7 +185,7 @@ def build_fetch(
     from xmetrics.services.export_queued import ExportQueued
     from xmetrics.services.tokens import TokenKeeper
     from xmetrics.store import Store
-    from xmetrics.x_api import XApi
+    from xmetrics.x_api import XApi, reach
 
     session = new_session()
     store = Store(clients.dynamodb, settings.table_name)
@@ -203,6 +203,7 @@ def build_fetch(
         tiers=settings.tiers,
         budget=ReadBudget(store, settings.daily_read_budget),
         prices=settings.prices,
+        reach=reach(settings.exclude),
         clock=clock,
     )
     return FetchUseCases(

@@ -31,14 +31,27 @@ TWEET_FIELDS = (
     "public_metrics,non_public_metrics,organic_metrics"
 )
 MEDIA_FIELDS = "media_key,type,duration_ms,public_metrics,non_public_metrics,organic_metrics"
+# Posts older than 30 days (PublicHistoryDays): private fields would only earn errors there.
+_PRIVATE = ("non_public_metrics", "organic_metrics")
+PUBLIC_TWEET_FIELDS = ",".join(f for f in TWEET_FIELDS.split(",") if f not in _PRIVATE)
+PUBLIC_MEDIA_FIELDS = ",".join(f for f in MEDIA_FIELDS.split(",") if f not in _PRIVATE)
 EXPANSIONS = "attachments.media_keys"
+# The daily account snapshot: one user read a day (X bills it as one).
+USER_FIELDS = "public_metrics,created_at,description,verified,profile_image_url"
 PAGE_SIZE = 100
 # X's smallest max_results.
 MIN_PAGE_SIZE = 5
 # X reaches at most the latest 3,200 posts of a timeline: 32 full pages (more when a budget
 # shrinks them). The bound stops a server that keeps sending next_token from looping us forever.
 TIMELINE_REACH = 3200
+# With exclude=replies X reaches the latest 800 instead (its timeline docs).
+REPLIES_EXCLUDED_REACH = 800
 PAGE_BOUND_SLACK = 8
+
+
+def reach(exclude: str) -> int:
+    """How many of an account's latest posts X's timeline reaches under this `exclude` value."""
+    return REPLIES_EXCLUDED_REACH if "replies" in exclude.split(",") else TIMELINE_REACH
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,16 @@ class XApi:
             raise XServerError(502, "Bad response", "users/me returned no user")
         return XUser(str(data["id"]), str(data["username"]), str(data.get("name", "")))
 
+    def account(self, access_token: str) -> dict[str, Any]:
+        """The authenticated user with its public counts, as X serves it (`data` of users/me)."""
+        body, _ = self._get(
+            "/2/users/me", access_token, {"user.fields": USER_FIELDS}, wait_budget=lambda: 0.0
+        )
+        data = body.get("data")
+        if not isinstance(data, dict) or not data.get("id") or not data.get("username"):
+            raise XServerError(502, "Bad response", "users/me returned no user")
+        return data
+
     def timeline(
         self,
         access_token: str,
@@ -93,13 +116,15 @@ class XApi:
         wait_budget: Callable[[], float],
         enough: Callable[[dict[str, Any]], bool] | None = None,
         page_size: int = PAGE_SIZE,
+        private: bool = True,
     ) -> Timeline:
         """Every page of the user's posts in [start_time, end_time), newest first, or an exception:
         never a part, unless `enough(page)`, called with every page as it arrives, says to stop
         while X has more (then `stopped_early` tells).
 
         `wait_budget` says how many seconds the caller can still spend waiting out a 429.
-        `page_size` is max_results, the same for every page of the window.
+        `page_size` is max_results, the same for every page of the window. `private=False` asks
+        for public fields only (posts past X's 30 days for private metrics).
         """
         if not MIN_PAGE_SIZE <= page_size <= PAGE_SIZE:
             raise ValueError(f"page_size must be {MIN_PAGE_SIZE}-{PAGE_SIZE}, got {page_size}")
@@ -107,9 +132,9 @@ class XApi:
             "max_results": str(page_size),
             "start_time": iso_z(start_time),
             "end_time": iso_z(end_time),
-            "tweet.fields": TWEET_FIELDS,
+            "tweet.fields": TWEET_FIELDS if private else PUBLIC_TWEET_FIELDS,
             "expansions": EXPANSIONS,
-            "media.fields": MEDIA_FIELDS,
+            "media.fields": MEDIA_FIELDS if private else PUBLIC_MEDIA_FIELDS,
         }
         if self._exclude:
             params["exclude"] = self._exclude

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -124,17 +124,23 @@ def created_at(tweet: dict[str, Any]) -> datetime | None:
 # Read spans are kept for the latest UTC days: a late run of yesterday (an SQS retry, a replay)
 # must not count yesterday's already-read posts as billed again.
 _DAYS_KEPT = 2
+# The account snapshots' post counts are kept a day longer than the 30-day window: a window's
+# completeness is judged from the count on a day before it starts.
+_ACCOUNT_DAYS_KEPT = 32
 
 
 @dataclass
 class Bookkeeping:
     """The account's read history, on its item: when each tier was last read in full (snapshot
-    times), the spans of `created_at` read on each of its latest UTC days, and its posting rate
-    (posts per hour, from its latest read of a day or more) that sizes its budget reservations."""
+    times), the spans of `created_at` read on each of its latest UTC days, its posting rate
+    (posts per hour, from its latest read of a day or more) that sizes its budget reservations,
+    and the days its account snapshot was taken, with the post count X said that day."""
 
     tiers: dict[str, str] = field(default_factory=dict)
     spans: dict[str, list[Span]] = field(default_factory=dict)  # UTC day -> spans read that day
     rate: float | None = None
+    # UTC day -> the account's tweet_count that day (None: X sent none); one users/me read a day.
+    accounts: dict[str, int | None] = field(default_factory=dict)
 
     @classmethod
     def loads(cls, text: str | None) -> Bookkeeping:
@@ -151,6 +157,10 @@ class Bookkeeping:
                     for day, spans in dict(raw.get("spans") or {}).items()
                 },
                 rate=float(rate) if isinstance(rate, int | float) else None,
+                accounts={
+                    str(day): int(count) if isinstance(count, int) else None
+                    for day, count in dict(raw.get("accounts") or {}).items()
+                },
             )
         except (ValueError, TypeError, AttributeError):
             return cls()
@@ -162,6 +172,8 @@ class Bookkeeping:
         }
         if self.rate is not None:
             body["rate"] = round(self.rate, 4)
+        if self.accounts:
+            body["accounts"] = self.accounts
         return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
     def read_today(self, snapshot: datetime) -> list[Span]:
@@ -186,7 +198,14 @@ class Bookkeeping:
             tiers=tiers,
             spans={d: spans[d] for d in sorted(latest)},
             rate=self.rate if rate is None else rate,
+            accounts=self.accounts,
         )
+
+    def with_account(self, snapshot: datetime, tweet_count: int | None) -> Bookkeeping:
+        """The day's account snapshot was taken: no other run reads users/me for that day."""
+        accounts = {**self.accounts, utc_day(snapshot): tweet_count}
+        latest = sorted(accounts, reverse=True)[:_ACCOUNT_DAYS_KEPT]
+        return replace(self, accounts={d: accounts[d] for d in sorted(latest)})
 
 
 def utc_day(moment: datetime) -> str:

@@ -22,6 +22,7 @@ from xmetrics.errors import (
     XMetricsError,
 )
 from xmetrics.limits import EXPORT_RESERVE_SECONDS
+from xmetrics.services.account_snapshot import AccountSnapshots
 from xmetrics.services.billing import (
     PRICES,
     Bookkeeping,
@@ -35,14 +36,15 @@ from xmetrics.services.billing import (
     utc_day,
 )
 from xmetrics.services.budget import ReadBudget, Share
+from xmetrics.services.completeness import Completeness, judge
 from xmetrics.services.ports import AccountStore, ExportSink, Timelines
 from xmetrics.services.results import Summary, describe
 from xmetrics.services.tiers import DEFAULT_SPEC, Tier, TierPolicy, tier_of, windows
 from xmetrics.services.tokens import AccessGrant, TokenKeeper
 from xmetrics.services.usage_cap import Admission, UsageCapGate, until_iso
-from xmetrics.services.window import FetchJob
+from xmetrics.services.window import WINDOW, FetchJob
 from xmetrics.telemetry import Telemetry
-from xmetrics.timeutil import from_epoch, iso_z
+from xmetrics.timeutil import from_epoch, iso_z, parse_utc
 from xmetrics.x_api import MIN_PAGE_SIZE, PAGE_SIZE, TIMELINE_REACH, Timeline
 
 if TYPE_CHECKING:
@@ -73,6 +75,7 @@ class ExportAccount:
         tiers: TierPolicy | None = None,
         budget: ReadBudget | None = None,
         prices: Prices = PRICES,
+        reach: int = TIMELINE_REACH,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -84,10 +87,25 @@ class ExportAccount:
         self._budget = budget or ReadBudget(store, 0)
         self._prices = prices
         self._gate = UsageCapGate(store, clock)
+        self._snapshots = AccountSnapshots(x, exporter, telemetry, self._bill)
+        self._reach = reach
         self._clock = clock
 
     def run(self, job: FetchJob, deadline: Deadline, *, skip_if_done: bool = False) -> Summary:
-        """A status for every outcome, whatever AWS or X answers: never an exception."""
+        """A status for every outcome, whatever AWS or X answers: never an exception. Each outcome
+        of a connected account is also a line of the runs dataset."""
+        try:
+            summary = self._outcome(job, deadline, skip_if_done)
+        except DeadlineError as exc:
+            # Handed back untouched: writing last_error or the run's line would spend the little
+            # time that is left, and the retry writes its own.
+            self._telemetry.count("HandedBack")
+            return Summary(job.user_id, "failed", error=str(exc))
+        if not summary.skipped and summary.status != "not_found":
+            self._record_run(job, summary)
+        return summary
+
+    def _outcome(self, job: FetchJob, deadline: Deadline, skip_if_done: bool) -> Summary:
         try:
             return self._run(job, deadline, skip_if_done)
         except AccountNotFoundError:
@@ -102,10 +120,8 @@ class ExportAccount:
                 error="rate limited by X; retried after the reset",
                 retry_after=exc.reset_at,
             )
-        except DeadlineError as exc:
-            # Handed back untouched: writing last_error would spend the little time that is left.
-            self._telemetry.count("HandedBack")
-            return Summary(job.user_id, "failed", error=str(exc))
+        except DeadlineError:
+            raise
         except XMetricsError as exc:
             return self._failed(job, exc)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -113,6 +129,22 @@ class ExportAccount:
             # the run fails with a status, and the log names the kind of damage, not the data.
             return self._failed(
                 job, XMetricsError(f"X sent an answer this app cannot read ({type(exc).__name__})")
+            )
+
+    def _record_run(self, job: FetchJob, summary: Summary) -> None:
+        """One line under runs/, keyed like the run's export: a retry overwrites its own line, so
+        the line says how the run last ended. Losing it never changes the run's status."""
+        try:
+            self._exporter.put(
+                job.user_id,
+                job.snapshot,
+                [summary.as_run_line(iso_z(job.snapshot))],
+                window=job.window,
+                dataset="runs",
+            )
+        except XMetricsError as exc:
+            self._telemetry.warning(
+                "could not write the run's line", user_id=job.user_id, error=describe(exc)
             )
 
     def _failed(self, job: FetchJob, exc: XMetricsError) -> Summary:
@@ -202,8 +234,6 @@ class ExportAccount:
         tiers = self._fit(job, due, share, book, read_today)
         # What X returned so far, page by page: even a read that fails midway was billed for the
         # pages it got, and only the rest of the share goes back to the budget.
-        # What X returned so far, page by page: even a read that fails midway was billed for the
-        # pages it got.
         tally = Reads()
         asked: list[bool] = []  # set once a timeline request went out
         try:
@@ -243,6 +273,10 @@ class ExportAccount:
             if job.backfill
             else book.after(job.snapshot, read.spans, read.completed, read.rate)
         )
+        snap = self._snapshots.take(job, grant, book)
+        if snap.taken:
+            reads = reads.with_account(job.snapshot, snap.tweet_count)
+        seen = self._completeness(job, read, batch.records, reads)
         try:
             self._store.record_export(
                 job.user_id,
@@ -250,6 +284,8 @@ class ExportAccount:
                 count=exported.count,
                 at_iso=self._now_iso(),
                 reads=reads.dumps(),
+                username=snap.username if snap.username != grant.account.username else None,
+                completeness=None if seen is None else {**seen.as_item(), "snapshot_at": iso_z(job.snapshot)},
             )
         except AccountNotFoundError:
             self._telemetry.warning("account disconnected during its export", user_id=job.user_id)
@@ -260,11 +296,20 @@ class ExportAccount:
                 tweets=exported.count,
                 error="the account was disconnected during this export; its object stays in S3",
             )
+        read.reads.users += snap.reads.users
+        read.reads.billed_users += snap.reads.billed_users
         cost = read.reads.cost(self._prices)
         self._report(job, grant, read, exported.count, exported.size, exported.key, batch.run_errors, cost)
+        if seen is not None and not seen.complete:
+            self._telemetry.count("WindowTruncated")
+            self._telemetry.warning(
+                "X's reach may not cover the window", user_id=job.user_id, reason=seen.reason
+            )
         return Summary(
             job.user_id,
             "exported",
+            account=snap.status,
+            account_key=snap.key,
             tweets=exported.count,
             key=exported.key,
             refreshed=grant.refreshed,
@@ -275,6 +320,27 @@ class ExportAccount:
             reads=read.reads.returned(),
             billed=read.reads.billed(),
             cost_usd=cost,
+            complete=None if seen is None else seen.complete,
+            complete_reason=None if seen is None else seen.reason,
+            oldest_reached=None if seen is None else seen.oldest_reached,
+        )
+
+    def _completeness(
+        self, job: FetchJob, read: _Read, lines: Sequence[dict[str, Any]], book: Bookkeeping
+    ) -> Completeness | None:
+        """Whether X's reach covered the windows this run read; None when it read none."""
+        if not read.spans:
+            return None
+        today = utc_day(job.snapshot)
+        created = [parse_utc(line["created_at"]) for line in lines if line.get("created_at")]
+        return judge(
+            start=min(start for start, _ in read.spans),
+            today=today,
+            counts=book.accounts,
+            reach=self._reach,
+            returned=read.reads.posts,
+            returned_today=sum(1 for moment in created if utc_day(moment) == today),
+            oldest=min(created, default=None),
         )
 
     def _wanted(self, job: FetchJob, due: Sequence[Tier], book: Bookkeeping, read_today: list[Span]) -> int:
@@ -340,6 +406,8 @@ class ExportAccount:
                 wait_budget=lambda: deadline.remaining() - EXPORT_RESERVE_SECONDS,
                 enough=enough,
                 page_size=size,
+                # Only PublicHistoryDays reaches past the window for private metrics.
+                private=end > job.snapshot - WINDOW,
             )
             read.add(timeline)
             oldest = _oldest(timeline.pages) if timeline.stopped_early else None

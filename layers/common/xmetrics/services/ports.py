@@ -53,7 +53,15 @@ class AccountStore(BudgetCounter, Protocol):
     def mark_needs_reconnect(self, user_id: str, *, version: int, reason: str, now_iso: str) -> bool: ...
 
     def record_export(
-        self, user_id: str, *, key: str, count: int, at_iso: str, reads: str | None = None
+        self,
+        user_id: str,
+        *,
+        key: str,
+        count: int,
+        at_iso: str,
+        reads: str | None = None,
+        username: str | None = None,
+        completeness: dict[str, object] | None = None,
     ) -> None: ...
 
     def record_error(self, user_id: str, *, message: str, at_iso: str) -> None: ...
@@ -80,6 +88,8 @@ class OAuth(Protocol):
 
 
 class Timelines(Protocol):
+    def account(self, access_token: str) -> dict[str, Any]: ...
+
     def timeline(
         self,
         access_token: str,
@@ -90,6 +100,7 @@ class Timelines(Protocol):
         wait_budget: Callable[[], float],
         enough: Callable[[dict[str, Any]], bool] | None = None,
         page_size: int = ...,
+        private: bool = ...,
     ) -> Timeline: ...
 
 
@@ -105,6 +116,7 @@ class ExportSink(Protocol):
         records: Iterable[dict[str, Any]],
         *,
         window: tuple[datetime, datetime] | None = None,
+        dataset: str = ...,
     ) -> ExportedObject: ...
 
 

@@ -17,6 +17,8 @@ from xmetrics.errors import (
 
 # Always said, even when zero or false: a reader must not have to guess what a missing key means.
 _ALWAYS = frozenset({"user_id", "status", "tweets", "refreshed", "errors"})
+# The runs dataset's own schema version: its lines are not posts, they change on their own.
+RUNS_SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -42,9 +44,42 @@ class Summary:
     reads: dict[str, int] = field(default_factory=dict)
     billed: dict[str, int] = field(default_factory=dict)
     cost_usd: float = 0.0
+    # The day's account snapshot (users/me): exported, or failed with why; absent when not due.
+    account: str | None = None
+    account_key: str | None = None
+    # Whether X's reach covered the windows the run read (services/completeness.py), and why.
+    complete: bool | None = None
+    complete_reason: str | None = None
+    oldest_reached: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k in _ALWAYS or v not in (None, False, 0, [], {})}
+        return {
+            k: v
+            for k, v in asdict(self).items()
+            if k in _ALWAYS or (k == "complete" and v is not None) or v not in (None, False, 0, [], {})
+        }
+
+    def as_run_line(self, snapshot_at: str) -> dict[str, Any]:
+        """The account-run as one line of the runs dataset: every field always present, so the
+        table's columns never depend on what a run happened to say."""
+        return {
+            "schema_version": RUNS_SCHEMA_VERSION,
+            "snapshot_at": snapshot_at,
+            "user_id": self.user_id,
+            "status": self.status,
+            "tweets": self.tweets,
+            "pages": self.pages,
+            "tiers": self.tiers,
+            "skipped_tiers": self.skipped_tiers,
+            "reads": {k: self.reads.get(k, 0) for k in ("posts", "media", "users")},
+            "billed": {k: self.billed.get(k, 0) for k in ("posts", "media", "users")},
+            "cost_usd": self.cost_usd,
+            "complete": self.complete,
+            "complete_reason": self.complete_reason,
+            "oldest_reached": self.oldest_reached,
+            "account": self.account,
+            "error": self.error,
+        }
 
 
 @dataclass

@@ -20,6 +20,10 @@ from xmetrics.timeutil import parse_utc
 DEFAULT_SPEC = "48h:run,7d:1d,30d:7d"
 ALL = "all"
 BACKFILL = "backfill"
+PUBLIC_HISTORY = "public_history"
+# PublicHistoryDays: posts past the 30-day window, read with public fields once a week.
+PUBLIC_HISTORY_EVERY = timedelta(days=7)
+PUBLIC_HISTORY_MAX_DAYS = 3650
 _DAY = timedelta(days=1)
 _AGE_RE = re.compile(r"([1-9][0-9]{0,3})([hd])")
 _PERIOD_RE = re.compile(r"run|([1-9][0-9]?)d")
@@ -27,12 +31,14 @@ _PERIOD_RE = re.compile(r"run|([1-9][0-9]?)d")
 
 @dataclass(frozen=True)
 class Tier:
-    """Posts aged [youngest, oldest) at the snapshot, read once per `every` (None: every run)."""
+    """Posts aged [youngest, oldest) at the snapshot, read once per `every` (None: every run);
+    a `public` tier asks X for public fields only (its posts are past the 30-day window)."""
 
     name: str
     youngest: timedelta
     oldest: timedelta
     every: timedelta | None
+    public: bool = False
 
     def window(self, snapshot: datetime) -> tuple[datetime, datetime]:
         return snapshot - self.oldest, snapshot - self.youngest
@@ -91,11 +97,24 @@ class TierPolicy:
             raise ValueError("no tiers")
         return cls(tuple(tiers))
 
+    def with_public_history(self, days: int) -> TierPolicy:
+        """PublicHistoryDays: also read posts from the 30-day window's end back to `days` old,
+        with public fields only, once a week (0: not at all)."""
+        if days == 0:
+            return self
+        if not WINDOW.days < days <= PUBLIC_HISTORY_MAX_DAYS:
+            raise ValueError(
+                f"public history reaches past 30 days, up to {PUBLIC_HISTORY_MAX_DAYS}: got {days}"
+            )
+        history = Tier(PUBLIC_HISTORY, WINDOW, timedelta(days=days), PUBLIC_HISTORY_EVERY, public=True)
+        return TierPolicy((*self.tiers, history))
+
     @property
     def spec(self) -> str:
-        if len(self.tiers) == 1 and self.tiers[0].name == ALL:
+        private = [t for t in self.tiers if not t.public]
+        if len(private) == 1 and private[0].name == ALL:
             return ALL
-        return ",".join(f"{t.name.split('-')[1]}:{_period_text(t.every)}" for t in self.tiers)
+        return ",".join(f"{t.name.split('-')[1]}:{_period_text(t.every)}" for t in private)
 
     def due(self, job: FetchJob, last_read: Mapping[str, str]) -> tuple[Tier, ...]:
         """The tiers this run reads: every-run tiers, and the others not yet read in this period.
@@ -131,14 +150,17 @@ def _moment(value: str | None) -> datetime | None:
 
 
 def windows(snapshot: datetime, tiers: Sequence[Tier]) -> list[tuple[datetime, datetime]]:
-    """The due tiers as timeline windows, youngest first, adjacent ones merged into one."""
+    """The due tiers as timeline windows, youngest first, adjacent ones merged into one (never a
+    public tier with a private one: they ask X for different fields)."""
     merged: list[tuple[datetime, datetime]] = []
+    public: list[bool] = []
     for tier in sorted(tiers, key=lambda t: t.youngest):
         start, end = tier.window(snapshot)
-        if merged and merged[-1][0] == end:
+        if merged and merged[-1][0] == end and public[-1] == tier.public:
             merged[-1] = (start, merged[-1][1])
         else:
             merged.append((start, end))
+            public.append(tier.public)
     return merged
 
 
