@@ -11,10 +11,11 @@ EVENT ?= events/fetch-one.json
 # The layer is on the path the way Lambda mounts it at /opt/python.
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 
-.PHONY: help venv node-modules test unit lint typecheck demo local invoke bench soak build validate deploy clean
+.PHONY: help venv node-modules test unit lint typecheck demo report local invoke bench soak build validate deploy clean
 
 help:
-	@echo "make demo    run the whole job offline (moto server + X sandbox) and print a report"
+	@echo "make demo    a simulated week of the whole job offline (moto server + X sandbox), then its report"
+	@echo "make report  the exports as one HTML page of charts (ARGS='--dir PATH' or '--bucket B --prefix P')"
 	@echo "make test    ruff, mypy and every test tier"
 	@echo "make local   the local stack in the foreground, for a browser"
 	@echo "make invoke  EVENT=events/fetch-one.json against a running 'make local'"
@@ -55,6 +56,10 @@ soak: venv node-modules
 
 demo: venv
 	@$(PY) -m local.demo
+
+# Reads what `make demo` left in .demo/exports unless ARGS says otherwise; prints the HTML file's path.
+report: venv
+	@$(PY) -m local.report $(ARGS)
 
 local: venv
 	@$(PY) -m local.serve

@@ -33,6 +33,7 @@ from bench import scale
 from bench.calls import item_bytes
 from bench.fixture import PHOTO_RATIO, VIDEO_RATIO
 from local import aws
+from local.clock import SettableClock
 from local.stack import CLIENT_ID, CLIENT_SECRET, EVENT_HOST, LocalStack
 from local.x_sandbox import XSandbox
 from xmetrics.config import FetchSettings
@@ -97,19 +98,6 @@ PLANS = (
     Plan(EVERY_RUN, ALL, WEEK_START, "`all`: the whole window every run"),
 )
 PLAN = {p.key: p for p in PLANS}
-
-
-class SimClock:
-    """The simulated time the app and the sandboxes both read."""
-
-    def __init__(self, moment: datetime) -> None:
-        self.now = moment.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def set(self, moment: datetime) -> None:
-        self.now = moment.timestamp()
 
 
 class Recorder:
@@ -292,7 +280,7 @@ class _Account:
     aws: list[Counter[str]] = field(default_factory=list)  # one per run
 
 
-def _seed(stack: LocalStack, account: _Account, clock: SimClock) -> None:
+def _seed(stack: LocalStack, account: _Account, clock: SettableClock) -> None:
     """What a finished /callback leaves behind, written directly: tokens minted by the sandbox."""
     answer = account.sandbox.issue_tokens(account.username, CLIENT_ID)
     cipher = TokenCipher(stack.client("kms"), stack.resources.key_id)
@@ -308,13 +296,13 @@ def _seed(stack: LocalStack, account: _Account, clock: SimClock) -> None:
     )
 
 
-def _account(stack: LocalStack, clock: SimClock, counter: AwsCounter, rate: int, index: int) -> _Account:
+def _account(stack: LocalStack, clock: SettableClock, counter: AwsCounter, rate: int, index: int) -> _Account:
     plan = PLANS[index]
     sandbox = XSandbox(clock=clock).start()
     sandbox.register_client(CLIENT_ID, CLIENT_SECRET, [f"https://{EVENT_HOST}/callback"])
     username, user_id = f"bill{rate}_{plan.key}", f"17{index + 1}0000000000000{rate:03d}"
     # Same seed, same index in its sandbox: every plan of a rate reads the very same posts.
-    clock.set(WEEK_START + WEEK_DAYS * DAY)
+    clock.at(WEEK_START + WEEK_DAYS * DAY)
     user = sandbox.add_user(
         username,
         user_id=user_id,
@@ -324,7 +312,7 @@ def _account(stack: LocalStack, clock: SimClock, counter: AwsCounter, rate: int,
         photo_ratio=PHOTO_RATIO,
     )
     posts = sorted((_epoch(t["created_at"]), str(t["id"])) for t in user.tweets)
-    clock.set(plan.connected)
+    clock.at(plan.connected)
     env = {
         **stack.environment,
         "X_API_BASE_URL": sandbox.api_base_url,
@@ -380,7 +368,7 @@ def _run_once(account: _Account, at: datetime, counter: AwsCounter, s3: Any, buc
 
 def simulate(progress: Callable[[str], None]) -> SimResult:
     started = time.perf_counter()
-    clock = SimClock(START)
+    clock = SettableClock(START)
     counter = AwsCounter()
     # moto keeps its state per process: a server of our own, reset, so no earlier stack's
     # resources are in the way.
@@ -394,7 +382,7 @@ def simulate(progress: Callable[[str], None]) -> SimResult:
         s3, bucket = stack.client("s3"), stack.resources.bucket_name
         for hour in range(RUNS):
             at = START + hour * HOUR
-            clock.set(at)
+            clock.at(at)
             for account in accounts:
                 if at >= account.plan.connected:
                     _run_once(account, at, counter, s3, bucket)

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
@@ -26,38 +24,11 @@ from local.dynamodb_local import DynamoDBLocal
 from local.gateway import LocalGateway
 from local.stack import LocalStack, reset_handlers
 from local.x_sandbox import XSandbox
+from tests.browser.conftest import PNG_MAGIC, WAIT_SECONDS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 USERNAME, USER_ID = "ada_metrics", "1700000000000000001"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-WAIT_SECONDS = 30
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1024,768",
-)
-
-
-def _require_browser() -> None:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not (p.is_file() and os.access(p, os.X_OK))]
-    if not missing:
-        return
-    message = f"{', '.join(missing)} not found"
-    if os.environ.get("REQUIRE_BROWSER") == "1" or os.environ.get("CI"):
-        pytest.fail(f"{message}; browser tests are required here (REQUIRE_BROWSER=1 or CI is set)")
-    pytest.skip(
-        f"{message}: install Debian packages chromium and chromium-driver "
-        "(apt-get install chromium chromium-driver) to run"
-    )
 
 
 @dataclass
@@ -112,28 +83,6 @@ def browser_stack(
         os.environ.clear()
         os.environ.update(saved_env)
         reset_handlers()
-
-
-@pytest.fixture
-def chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriver]:
-    _require_browser()
-    # Belt and braces: the explicit driver path already skips Selenium Manager; keep it offline anyway.
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    monkeypatch.setenv("SE_AVOID_STATS", "true")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    profile = tmp_path / "chromium-profile"
-    profile.mkdir()
-    options.add_argument(f"--user-data-dir={profile}")
-    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log"))
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(WAIT_SECONDS)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _wait_for_text(driver: WebDriver, text: str) -> None:

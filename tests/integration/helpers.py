@@ -85,20 +85,6 @@ def served_pages(stack: LocalStack, params: dict[str, str], user_id: str = USER_
 # --- simulated time and what X was asked ---------------------------------------------------------
 
 
-class SettableClock:
-    """The sandbox's clock, set by the test to each run's scheduled time: posts appear as it
-    reaches their created_at, and X bills by the UTC day it shows."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def at(self, moment: datetime) -> None:
-        self.now = moment.timestamp()
-
-
 @dataclass(frozen=True)
 class TimelineAsk:
     """One GET /2/users/:id/tweets as the sandbox saw it: when (its clock), for whom, the full

@@ -12,10 +12,10 @@ import pytest
 
 from functions.fetch import app as fetch_app
 from local import flows
+from local.clock import SettableClock
 from local.stack import LocalStack
 from tests.integration.helpers import (
     USER_ID,
-    SettableClock,
     account_item,
     export_keys,
     make_refresh_due,

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from local import flows
+from local.clock import SettableClock
 from local.stack import LocalStack
-from tests.integration.helpers import USER_ID, RecordingSandbox, SettableClock
+from tests.integration.helpers import USER_ID, RecordingSandbox
 from xmetrics.services.window import WINDOW
 from xmetrics.timeutil import iso_z, parse_utc
 from xmetrics.x_api import PUBLIC_MEDIA_FIELDS, PUBLIC_TWEET_FIELDS, TWEET_FIELDS

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from local import flows
+from local.clock import SettableClock
 from local.stack import LocalStack, reset_handlers
 from tests.integration.helpers import (
     USER_ID,
     RecordingSandbox,
-    SettableClock,
     TimelineAsk,
     account_item,
 )

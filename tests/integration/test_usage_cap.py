@@ -12,9 +12,10 @@ import pytest
 
 from functions.fetch import app as fetch_app
 from local import flows
+from local.clock import SettableClock
 from local.stack import LocalStack
 from local.x_sandbox import XSandbox
-from tests.integration.helpers import USER_ID, SettableClock, export_keys
+from tests.integration.helpers import USER_ID, export_keys
 from xmetrics.services.export_queued import ExportQueued
 from xmetrics.services.results import Summary
 

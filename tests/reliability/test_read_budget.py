@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from local import flows
+from local.clock import SettableClock
 from local.stack import LocalStack
 from local.x_sandbox import XSandbox
-from tests.integration.helpers import RecordingSandbox, SettableClock, account_item
+from tests.integration.helpers import RecordingSandbox, account_item
 from tests.reliability.conftest import Figures, budget, new_worker, seed_account
 from xmetrics.services.results import Summary
 from xmetrics.services.tiers import WINDOW
