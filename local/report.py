@@ -481,7 +481,7 @@ ANSWERS = {
 }
 EMPTY = {
     "daily": "No post snapshots of the last 31 days in these exports.",
-    "top": "No posts of the last 7 days with impressions in these exports.",
+    "top": "No posts of the last 7 days with 100 impressions or more in these exports.",
     "funnel": "No videos among the posts of the last 31 days in these exports.",
     "followers": "No account snapshots of the last 90 days in these exports.",
     "runs": "No run history in these exports: no runs/ lines of the last 31 days (exports made "
