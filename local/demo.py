@@ -24,7 +24,7 @@ import requests
 
 from local import flows
 from local import report as charts
-from local.clock import SettableClock
+from local.clock import SettableClock, fetch_function_clock
 from local.gateway import LocalGateway
 from local.stack import LocalStack
 from local.template import ROOT
@@ -39,9 +39,10 @@ DAYS = 7
 RUN_EVERY = timedelta(hours=6)
 # Where the demo leaves its exports, mirroring the bucket's keys; `make report` reads it by default.
 EXPORTS_DIR = ROOT / ".demo" / "exports"
-# The app keeps time by the wall clock and the sandbox by the simulated one, a week behind: a token
-# X would call expired after 2 simulated hours still looks fresh to the app. A token that outlives
-# the week keeps the story about metrics; the rotation has suites of its own.
+# The callback stores the token's expiry by the wall clock, while the sandbox and the fetch runs
+# keep the simulated one, a week behind: a token X would call expired after 2 simulated hours
+# still looks fresh to the app. A token that outlives the week keeps the story about metrics; the
+# rotation has suites of its own.
 TOKEN_LIFE = 30 * 86_400
 
 
@@ -287,9 +288,10 @@ def run() -> int:
             f"a week of scheduled runs, {iso_z(runs[0])} to {iso_z(runs[-1])}: "
             f"{len(runs)} EventBridge events -> SQS -> worker -> S3",
         ):
-            for at in runs:
-                clock.at(at)
-                scheduled_run(stack, at)
+            with fetch_function_clock(clock):
+                for at in runs:
+                    clock.at(at)
+                    scheduled_run(stack, at)
             week_bill = sandbox.billed()
         with step(4, total, "a manual run now, as `make invoke` would"):
             clock.now = time.time()

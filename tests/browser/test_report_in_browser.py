@@ -22,9 +22,11 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
 from local import aws, demo, flows, report
+from local.clock import fetch_function_clock
 from local.dynamodb_local import DynamoDBLocal
 from local.stack import LocalStack, reset_handlers
 from tests.browser.conftest import PNG_MAGIC
+from xmetrics.services.results import Summary
 from xmetrics.timeutil import iso_z
 
 pytestmark = pytest.mark.browser
@@ -59,9 +61,10 @@ def exports(moto_server: aws.MotoServer, dynamodb_local: DynamoDBLocal) -> Itera
     stack = LocalStack.start(moto=moto_server, sandbox=sandbox, dynamodb_endpoint=dynamodb_local.endpoint)
     try:
         assert flows.connect(stack)["statusCode"] == 200
-        for at in runs:
-            clock.set(at)
-            demo.scheduled_run(stack, at)
+        with fetch_function_clock(clock):
+            for at in runs:
+                clock.at(at)
+                demo.scheduled_run(stack, at)
         yield Exports(stack, stack.environment["EXPORT_PREFIX"])
     finally:
         stack.stop()
@@ -155,23 +158,23 @@ def test_the_report_of_scheduled_runs_draws_every_chart_in_chromium(
 
 
 def _runs_line(at: datetime, status: str) -> dict[str, Any]:
-    """A runs/ line as the fetch writes it (schema 4); a run that did not export read nothing."""
+    """A runs/ line as the fetch writes it (Summary.as_run_line); a run that failed read nothing."""
     exported = status == "exported"
-    return {
-        "schema_version": 4,
-        "snapshot_at": iso_z(at),
-        "user_id": USER_ID,
-        "status": status,
-        "tweets": 12 if exported else 0,
-        "tiers": ["0-48h"] if exported else [],
-        "reads": {"posts": 12, "media": 4, "users": 0} if exported else None,
-        "billed": {"posts": 3, "media": 1, "users": 0} if exported else None,
-        "cost_usd": 0.008 if exported else 0.0,
-        "complete": True if exported else None,
-        "oldest_reached": None,
-        "error": None if exported else f"{status} (as the summary says)",
-        "account": None,
-    }
+    summary = (
+        Summary(
+            USER_ID,
+            status,
+            tweets=12,
+            tiers=["0-48h"],
+            reads={"posts": 12, "media": 4, "users": 0},
+            billed={"posts": 3, "media": 1, "users": 0},
+            cost_usd=0.008,
+            complete=True,
+        )
+        if exported
+        else Summary(USER_ID, status, error=f"{status} (as the summary says)")
+    )
+    return summary.as_run_line(iso_z(at))
 
 
 def test_run_history_charts_each_status_and_the_reads_and_notes_what_is_missing(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from xmetrics.errors import ExportWriteError
 from xmetrics.exporter import ExportedObject, export_key
 
 
@@ -15,6 +16,7 @@ class FakeExporter:
     prefix: str = "x-metrics"
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     writes: int = 0  # of the tweets dataset: the posts' exports
+    failing: set[str] = field(default_factory=set)  # datasets whose PutObject fails
 
     def dataset(self, name: str) -> dict[str, list[dict[str, Any]]]:
         return {k: v for k, v in self.objects.items() if k.startswith(f"{self.prefix}/{name}/")}
@@ -34,6 +36,8 @@ class FakeExporter:
         dataset: str = "tweets",
     ) -> ExportedObject:
         rows = list(records)
+        if dataset in self.failing:
+            raise ExportWriteError("PutObject", "ServiceUnavailable")
         key = export_key(self.prefix, user_id, snapshot, window, dataset=dataset)
         self.objects[key] = rows
         if dataset == "tweets":

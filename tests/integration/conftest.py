@@ -12,7 +12,7 @@ import pytest
 
 from local import flows
 from local.aws import MotoServer
-from local.clock import SettableClock
+from local.clock import SettableClock, fetch_function_clock
 from local.dynamodb_local import DynamoDBLocal
 from local.queries import export_prefix
 from local.stack import LocalStack, reset_handlers
@@ -95,11 +95,12 @@ def exports(
             stack.environment.update(FETCH_QUEUE_URL="", EXCLUDE_POST_TYPES="none")
             stack.activate()
             runs = []
-            for at in times:
-                clock.at(at)
-                for summary in stack.invoke("FetchFunction", flows.schedule_event(at))["results"]:
-                    assert summary["status"] == "exported", summary
-                    runs.append({**summary, "snapshot_at": at.strftime("%Y-%m-%dT%H:%M:%SZ")})
+            with fetch_function_clock(clock):
+                for at in times:
+                    clock.at(at)
+                    for summary in stack.invoke("FetchFunction", flows.schedule_event(at))["results"]:
+                        assert summary["status"] == "exported", summary
+                        runs.append({**summary, "snapshot_at": at.strftime("%Y-%m-%dT%H:%M:%SZ")})
             root = tmp_path_factory.mktemp("exports")
             _copy_bucket(stack, root)
         finally:

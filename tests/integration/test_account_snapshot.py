@@ -46,7 +46,7 @@ def test_the_first_run_of_a_utc_day_exports_the_account_and_later_runs_do_not(
     flows.connect(stack)
     stack.environment["FETCH_QUEUE_URL"] = ""
     stack.activate()
-    day = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    day = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     before = _served_me(stack, sandbox)
     me_calls = sandbox.requests_to("me")
     # When: the day's first scheduled run
@@ -60,16 +60,16 @@ def test_the_first_run_of_a_utc_day_exports_the_account_and_later_runs_do_not(
     assert _account_keys(stack) == [key]
     (line,) = flows.read_export(stack, key)
     assert line["user_id"] == USER_ID and line["username"] == "ada_metrics"
-    assert line["snapshot_at"] == day.strftime("%Y-%m-%dT%H:%M:%SZ") and line["schema_version"] == 3
+    assert line["snapshot_at"] == day.strftime("%Y-%m-%dT%H:%M:%SZ") and line["schema_version"] == 1
     assert line["public_metrics"] in (before["public_metrics"], after["public_metrics"])
     assert {"followers_count", "following_count", "tweet_count", "listed_count"} <= set(
         line["public_metrics"]
     )
-    # and X's bill counts the user read
-    assert first["billed"]["users"] == 1
+    # and X's bill does not count it: the connect read the user this UTC day already
+    assert first["reads"]["users"] == 1 and first["billed"]["users"] == 0
     # When: a later run the same UTC day
     me_calls = sandbox.requests_to("me")
-    later = _run(stack, day + timedelta(hours=1))
+    later = _run(stack, day + timedelta(minutes=1))
     # Then: no users/me call and no second account line
     assert sandbox.requests_to("me") == me_calls
     assert "account" not in later and _account_keys(stack) == [key]
@@ -80,11 +80,11 @@ def test_a_failing_users_me_never_blocks_the_posts(stack: LocalStack, sandbox: X
     flows.connect(stack)
     stack.environment["FETCH_QUEUE_URL"] = ""
     stack.activate()
-    day = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    day = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     sandbox.inject("me", "status", count=10, status=503)
     summary = _run(stack, day)
     assert summary["tweets"] > 0 and summary["account"].startswith("failed: ")
     assert _account_keys(stack) == []
     # and the day's next run tries again
     sandbox.clear_faults()
-    assert _run(stack, day + timedelta(hours=1))["account"] == "exported"
+    assert _run(stack, day + timedelta(minutes=1))["account"] == "exported"

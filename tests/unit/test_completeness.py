@@ -46,14 +46,17 @@ def test_a_big_account_needs_a_count_from_before_the_window() -> None:
     # A count from the day before the window started bounds the posts since.
     seen = _judge({TODAY: 50_000, "2026-10-31": 47_000})
     assert seen.complete and "at most 3000 posts since 2026-10-31" in seen.reason
+    assert not _judge({TODAY: 50_000, "2026-10-31": 46_850}).complete  # 3,150: inside the margin
     # More than the reach since then: the oldest posts may be out of reach.
     seen = _judge({TODAY: 50_000, "2026-10-31": 46_000})
     assert not seen.complete and "about 4000 posts since 2026-10-31" in seen.reason
 
 
-def test_posts_of_today_count_toward_the_reach() -> None:
-    assert _judge({TODAY: 3200}).complete
-    assert not _judge({TODAY: 3200}, returned_today=1).complete
+def test_posts_of_today_and_a_margin_for_unseen_ones_count_toward_the_reach() -> None:
+    # 64 places (2 %) are kept for posts the run cannot see: reposts left out, posts since the count
+    assert _judge({TODAY: 3136}).complete
+    assert not _judge({TODAY: 3136}, returned_today=1).complete
+    assert not _judge({TODAY: 3195}).complete
 
 
 def test_excluding_replies_shrinks_the_reach_to_800() -> None:

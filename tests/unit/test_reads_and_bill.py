@@ -16,7 +16,7 @@ from tests.fakes.store import FakeStore
 from tests.fakes.telemetry import Recorder
 from tests.fakes.x_api import FakeTimelines
 from xmetrics.crypto import PlainTokens
-from xmetrics.errors import UsageCappedError
+from xmetrics.errors import StoreUnavailableError, UsageCappedError
 from xmetrics.services.billing import Bookkeeping
 from xmetrics.services.budget import ReadBudget
 from xmetrics.services.export_account import ExportAccount
@@ -376,3 +376,86 @@ def test_the_account_is_read_once_a_utc_day_and_its_failure_never_blocks_the_pos
     assert "public_metrics" not in line  # absent is absent, not 0
     # and a username changed at X renames the account here
     assert world.store.accounts[USER].username == "renamed"
+
+
+def test_a_run_long_after_its_time_or_short_of_time_takes_no_account_snapshot() -> None:
+    world = World()
+    # A replay or a redriven message, 7 hours after its scheduled time: X would answer with today's
+    # counts, so the day gets no line from it
+    world.clock.now = (START + timedelta(hours=7)).timestamp()
+    late = world.run(START)
+    assert late.status == "exported" and late.account is None and world.timelines.account_calls == 0
+    # and a run with less time left than users/me and its line need, after the reserve, waits
+    world.clock.now = (START + timedelta(hours=1)).timestamp()
+    short = world.export.run(make_job(USER, START + timedelta(hours=1)), world.clock.deadline(40))
+    assert short.status == "exported" and str(short.account).startswith("waiting: ")
+    assert world.timelines.account_calls == 0
+    # and the day's next run, on time and with time, takes it
+    world.clock.now = (START + timedelta(hours=2)).timestamp()
+    assert world.run(START + timedelta(hours=2)).account == "exported"
+
+
+def test_a_lost_account_line_is_taken_again_and_x_bills_the_user_once_that_day() -> None:
+    world = World()
+    world.clock.now = START.timestamp()
+    world.exporter.failing = {"accounts"}
+    first = world.run(START)
+    assert str(first.account).startswith("failed: S3 PutObject") and first.billed["users"] == 1
+    world.exporter.failing = set()
+    second = world.run(START + timedelta(hours=1))
+    # the second read that UTC day is not billed again
+    assert second.account == "exported" and second.reads["users"] == 1 and second.billed["users"] == 0
+    assert world.telemetry.metrics["XUsersBilled"] == 1 and world.timelines.account_calls == 2
+
+
+def test_users_me_for_another_account_is_refused() -> None:
+    world = World()
+    world.timelines.me = {"id": "43", "username": "someone_else", "public_metrics": {"tweet_count": 1}}
+    summary = world.run(START)
+    assert summary.status == "exported"
+    assert summary.account == "failed: X answered users/me for another account"
+    assert not world.exporter.dataset("accounts") and world.store.accounts[USER].username != "someone_else"
+
+
+def test_a_run_that_failed_after_reading_says_what_it_read() -> None:
+    world = World()
+
+    def refuse(operation: str) -> None:
+        if operation == "record_export":
+            raise StoreUnavailableError("UpdateItem", "ProvisionedThroughputExceededException")
+
+    world.store.hook = refuse
+    summary = world.run(START)
+    assert summary.status == "failed" and summary.reads["posts"] > 0 and summary.cost_usd > 0
+    (line,) = next(iter(world.exporter.dataset("runs").values()))
+    assert line["status"] == "failed" and line["reads"] == summary.reads
+    assert line["cost_usd"] == summary.cost_usd
+
+
+def test_under_a_budget_each_run_still_reads_its_whole_young_tier() -> None:
+    # Given: a busy account (4 posts an hour) under a budget, read in full by the day's first runs
+    # (the very first reserves one page; the next, knowing the rate, reads the rest)
+    world = World(budget=100_000)
+    world.timelines.posts = _posts(timedelta(minutes=15), 5, START + timedelta(days=1))
+    world.run(START + timedelta(hours=2))
+    whole = world.run(START + timedelta(hours=3))
+    assert whole.status == "exported" and whole.skipped_tiers == []
+    # When: the next hourly run, whose share covers the hour's new posts, not the 48 h tier
+    at = START + timedelta(hours=4)
+    again = world.run(at)
+    # Then: every post of the last 48 h is read again (free: X read them today), and only the
+    # hour's new ones are billed
+    young = {p["id"] for p in world.all_posts if at - timedelta(hours=48) <= _created(p) < at}
+    assert {row["tweet_id"] for row in world.exported(again)} == young and len(young) > 100
+    new = [p for p in world.all_posts if START + timedelta(hours=3) <= _created(p) < at]
+    assert again.billed["posts"] == len(new) and again.reads["posts"] == len(young)
+    # asked newest first: the billable hour, then the part read today already, in full pages
+    assert world.timelines.windows[-2:] == [
+        (iso_z(START + timedelta(hours=3)), iso_z(at)),
+        (iso_z(at - timedelta(hours=48)), iso_z(START + timedelta(hours=3))),
+    ]
+    assert again.tiers == ["0-48h"] and again.skipped_tiers == []
+
+
+def _created(post: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(post["created_at"].replace("Z", "+00:00"))

@@ -42,6 +42,9 @@ _SDK_RETRY_AFTER_MAX = 5.0
 EXPORT_RESERVE_SECONDS = 30.0
 # Kept back beyond a computed worst case: clock skew between Lambdas, GC pauses, the seal.
 SAFETY_SECONDS = 10.0
+# The day's account snapshot sits between the posts' PutObject and the account's update: one
+# users/me attempt (never a retry) and one more PutObject must fit before that reserve.
+ACCOUNT_SNAPSHOT_SECONDS = sum(X_TIMEOUT) + 5.0
 
 
 def sdk_call_seconds(connect: float, read: float, attempts: int) -> float:

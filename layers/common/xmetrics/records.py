@@ -159,10 +159,14 @@ def to_jsonl(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
         yield dumps(record, option=newline)
 
 
+# The accounts dataset's own schema version: its lines change on their own, not with the posts'.
+ACCOUNT_SCHEMA_VERSION = 1
+
+
 def account(data: dict[str, Any], *, snapshot_at: str) -> dict[str, Any]:
     """users/me -> the day's account line: public counts as X served them (absent stays absent)."""
     record: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": ACCOUNT_SCHEMA_VERSION,
         "snapshot_at": snapshot_at,
         "user_id": str(data["id"]),
         "username": str(data["username"]),

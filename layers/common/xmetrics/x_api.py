@@ -97,9 +97,14 @@ class XApi:
         return XUser(str(data["id"]), str(data["username"]), str(data.get("name", "")))
 
     def account(self, access_token: str) -> dict[str, Any]:
-        """The authenticated user with its public counts, as X serves it (`data` of users/me)."""
+        """The authenticated user with its public counts, as X serves it (`data` of users/me).
+        One attempt: the day's next run tries again, and this one has its bookkeeping to write."""
         body, _ = self._get(
-            "/2/users/me", access_token, {"user.fields": USER_FIELDS}, wait_budget=lambda: 0.0
+            "/2/users/me",
+            access_token,
+            {"user.fields": USER_FIELDS},
+            wait_budget=lambda: 0.0,
+            attempts=1,
         )
         data = body.get("data")
         if not isinstance(data, dict) or not data.get("id") or not data.get("username"):
@@ -157,7 +162,13 @@ class XApi:
         raise XServerError(502, "Too many pages", f"more than {max_pages} pages for one timeline")
 
     def _get(
-        self, path: str, access_token: str, params: dict[str, str], *, wait_budget: Callable[[], float]
+        self,
+        path: str,
+        access_token: str,
+        params: dict[str, str],
+        *,
+        wait_budget: Callable[[], float],
+        attempts: int | None = None,
     ) -> tuple[dict[str, Any], _Stats]:
         stats = _Stats()
         url = f"{self._base}{path}?{urlencode(params)}" if params else self._base + path
@@ -175,7 +186,7 @@ class XApi:
                 self._backoff.sleep(pause)
             except (TransportError, XServerError):
                 # GETs are idempotent: a retry cannot spend anything.
-                if attempt >= self._backoff.attempts - 1:
+                if attempt >= (attempts or self._backoff.attempts) - 1:
                     raise
                 self._backoff.pause(attempt)
                 attempt += 1

@@ -141,6 +141,8 @@ class Bookkeeping:
     rate: float | None = None
     # UTC day -> the account's tweet_count that day (None: X sent none); one users/me read a day.
     accounts: dict[str, int | None] = field(default_factory=dict)
+    # The UTC day users/me last answered, even when its line was then lost: X bills it once a day.
+    user_read: str = ""
 
     @classmethod
     def loads(cls, text: str | None) -> Bookkeeping:
@@ -161,6 +163,7 @@ class Bookkeeping:
                     str(day): int(count) if isinstance(count, int) else None
                     for day, count in dict(raw.get("accounts") or {}).items()
                 },
+                user_read=str(raw.get("user_read") or ""),
             )
         except (ValueError, TypeError, AttributeError):
             return cls()
@@ -174,6 +177,8 @@ class Bookkeeping:
             body["rate"] = round(self.rate, 4)
         if self.accounts:
             body["accounts"] = self.accounts
+        if self.user_read:
+            body["user_read"] = self.user_read
         return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
     def read_today(self, snapshot: datetime) -> list[Span]:
@@ -199,6 +204,7 @@ class Bookkeeping:
             spans={d: spans[d] for d in sorted(latest)},
             rate=self.rate if rate is None else rate,
             accounts=self.accounts,
+            user_read=self.user_read,
         )
 
     def with_account(self, snapshot: datetime, tweet_count: int | None) -> Bookkeeping:
@@ -206,6 +212,9 @@ class Bookkeeping:
         accounts = {**self.accounts, utc_day(snapshot): tweet_count}
         latest = sorted(accounts, reverse=True)[:_ACCOUNT_DAYS_KEPT]
         return replace(self, accounts={d: accounts[d] for d in sorted(latest)})
+
+    def with_user_read(self, day: str) -> Bookkeeping:
+        return replace(self, user_read=day)
 
 
 def utc_day(moment: datetime) -> str:

@@ -88,6 +88,9 @@ class Callback:
         granted = set(tokens.scope.split())
         missing = sorted(REQUIRED_SCOPES - granted) if granted else []
         user = self._x.me(tokens.access_token)
+        # X bills this read (a user, once a UTC day): the fetch's account snapshot that day is not.
+        self._telemetry.count("XUsersRead")
+        self._telemetry.count("XUsersBilled")
         if self._allowed and user.username.lower() not in self._allowed and user.user_id not in self._allowed:
             self._revoke(tokens.refresh_token, tokens.access_token)
             self._telemetry.warning("connect refused: account not allowed", user_id=user.user_id)

@@ -30,8 +30,10 @@ from xmetrics.services.billing import (
     Reads,
     Span,
     count_page,
+    covered,
     created_at,
     hours,
+    merge,
     uncovered,
     utc_day,
 )
@@ -44,7 +46,7 @@ from xmetrics.services.tokens import AccessGrant, TokenKeeper
 from xmetrics.services.usage_cap import Admission, UsageCapGate, until_iso
 from xmetrics.services.window import WINDOW, FetchJob
 from xmetrics.telemetry import Telemetry
-from xmetrics.timeutil import from_epoch, iso_z, parse_utc
+from xmetrics.timeutil import from_epoch, iso_z
 from xmetrics.x_api import MIN_PAGE_SIZE, PAGE_SIZE, TIMELINE_REACH, Timeline
 
 if TYPE_CHECKING:
@@ -87,7 +89,7 @@ class ExportAccount:
         self._budget = budget or ReadBudget(store, 0)
         self._prices = prices
         self._gate = UsageCapGate(store, clock)
-        self._snapshots = AccountSnapshots(x, exporter, telemetry, self._bill)
+        self._snapshots = AccountSnapshots(x, exporter, telemetry, self._bill, clock)
         self._reach = reach
         self._clock = clock
 
@@ -95,19 +97,23 @@ class ExportAccount:
         """A status for every outcome, whatever AWS or X answers: never an exception. Each outcome
         of a connected account is also a line of the runs dataset."""
         try:
-            summary = self._outcome(job, deadline, skip_if_done)
+            summary = self._outcome(job, deadline, skip_if_done, tally := Reads())
         except DeadlineError as exc:
             # Handed back untouched: writing last_error or the run's line would spend the little
             # time that is left, and the retry writes its own.
             self._telemetry.count("HandedBack")
             return Summary(job.user_id, "failed", error=str(exc))
+        if summary.status != "exported" and (tally.posts or tally.media or tally.users):
+            # A run that failed after X answered still read (and was billed for) those pages.
+            summary.reads, summary.billed = tally.returned(), tally.billed()
+            summary.cost_usd = tally.cost(self._prices)
         if not summary.skipped and summary.status != "not_found":
             self._record_run(job, summary)
         return summary
 
-    def _outcome(self, job: FetchJob, deadline: Deadline, skip_if_done: bool) -> Summary:
+    def _outcome(self, job: FetchJob, deadline: Deadline, skip_if_done: bool, tally: Reads) -> Summary:
         try:
-            return self._run(job, deadline, skip_if_done)
+            return self._run(job, deadline, skip_if_done, tally)
         except AccountNotFoundError:
             return Summary(job.user_id, "not_found", error="no such account; connect it via /connect")
         except NeedsReconnectError:
@@ -159,7 +165,7 @@ class ExportAccount:
             self._telemetry.warning("could not record the error", user_id=job.user_id, error=describe(also))
         return Summary(job.user_id, "failed", error=message)
 
-    def _run(self, job: FetchJob, deadline: Deadline, skip_if_done: bool) -> Summary:
+    def _run(self, job: FetchJob, deadline: Deadline, skip_if_done: bool, tally: Reads) -> Summary:
         account, cap = self._store.get_account_and_cap(job.user_id)
         if account is None:
             raise AccountNotFoundError(job.user_id)
@@ -191,7 +197,7 @@ class ExportAccount:
             )
         capped_again = False
         try:
-            return self._export(job, deadline, account)
+            return self._export(job, deadline, account, tally)
         except UsageCappedError as exc:
             capped_again = True
             return self._capped(job, exc)
@@ -217,7 +223,7 @@ class ExportAccount:
         except XMetricsError as exc:
             self._telemetry.warning("could not lift the usage cap marker", error=describe(exc))
 
-    def _export(self, job: FetchJob, deadline: Deadline, account: Account) -> Summary:
+    def _export(self, job: FetchJob, deadline: Deadline, account: Account, tally: Reads) -> Summary:
         book = Bookkeeping.loads(account.reads)
         read_today = book.read_today(job.snapshot)
         due = self._tiers.due(job, book.tiers)
@@ -234,7 +240,6 @@ class ExportAccount:
         tiers = self._fit(job, due, share, book, read_today)
         # What X returned so far, page by page: even a read that fails midway was billed for the
         # pages it got, and only the rest of the share goes back to the budget.
-        tally = Reads()
         asked: list[bool] = []  # set once a timeline request went out
         try:
             grant = self._tokens.access_token(job.user_id, deadline, known=account)
@@ -253,10 +258,16 @@ class ExportAccount:
             raise
         self._budget.settle(share, tally.billed_posts)
         self._bill(tally)
-        return self._write(job, grant, read, book, skipped=[t.name for t in due if t not in tiers])
+        return self._write(job, grant, read, book, deadline, skipped=[t.name for t in due if t not in tiers])
 
     def _write(
-        self, job: FetchJob, grant: AccessGrant, read: _Read, book: Bookkeeping, skipped: list[str]
+        self,
+        job: FetchJob,
+        grant: AccessGrant,
+        read: _Read,
+        book: Bookkeeping,
+        deadline: Deadline,
+        skipped: list[str],
     ) -> Summary:
         batch = records.build(
             read.pages,
@@ -273,9 +284,11 @@ class ExportAccount:
             if job.backfill
             else book.after(job.snapshot, read.spans, read.completed, read.rate)
         )
-        snap = self._snapshots.take(job, grant, book)
+        snap = self._snapshots.take(job, grant, book, deadline)
         if snap.taken:
             reads = reads.with_account(job.snapshot, snap.tweet_count)
+        if snap.read_day:
+            reads = reads.with_user_read(snap.read_day)
         seen = self._completeness(job, read, batch.records, reads)
         try:
             self._store.record_export(
@@ -332,7 +345,7 @@ class ExportAccount:
         if not read.spans:
             return None
         today = utc_day(job.snapshot)
-        created = [parse_utc(line["created_at"]) for line in lines if line.get("created_at")]
+        created = [moment for line in lines if (moment := created_at(line)) is not None]
         return judge(
             start=min(start for start, _ in read.spans),
             today=today,
@@ -388,14 +401,19 @@ class ExportAccount:
         might not fit."""
         # What X returned is counted once, page by page, as the pages arrive (`enough`).
         read = _Read(tiers=tiers, reads=tally)
-        for start, end in windows(job.snapshot, tiers):
-            size = _page_size(share, tally)
+        parts = [
+            part
+            for start, end in windows(job.snapshot, tiers)
+            for part in _parts((start, end), read_today, budgeted=share.granted is not None)
+        ]
+        for start, end, free in parts:
+            size = PAGE_SIZE if free else _page_size(share, tally)
             if size is None:
-                break  # the share is spent: the older windows wait, their tiers stay due
+                continue  # the share is spent: the billable parts wait, their tiers stay due
 
-            def enough(page: dict[str, Any], size: int = size) -> bool:
+            def enough(page: dict[str, Any], size: int = size, free: bool = free) -> bool:
                 count_page(page, read_today, tally)
-                return share.granted is not None and share.granted - tally.billed_posts < size
+                return not free and share.granted is not None and share.granted - tally.billed_posts < size
 
             asked.append(True)
             timeline = self._x.timeline(
@@ -412,8 +430,6 @@ class ExportAccount:
             read.add(timeline)
             oldest = _oldest(timeline.pages) if timeline.stopped_early else None
             read.spans.append((oldest or end, end) if timeline.stopped_early else (start, end))
-            if timeline.stopped_early:
-                break
         read.finish(job.snapshot)
         return read
 
@@ -485,20 +501,44 @@ class _Read:
         self.retries += timeline.retries
 
     def finish(self, snapshot: datetime) -> None:
+        spans = merge(self.spans)  # a window asked in parts is read whole when its parts are
         self.completed = [
             t.name
             for t in self.tiers
-            if any(a <= t.window(snapshot)[0] and t.window(snapshot)[1] <= b for a, b in self.spans)
+            if any(a <= t.window(snapshot)[0] and t.window(snapshot)[1] <= b for a, b in spans)
         ]
-        covered = hours(self.spans)
         # A posting rate from at least an hour of posts (a first read cut short by its budget share
-        # still gives one, so the next run's share fits what is left).
-        self.rate = self.reads.posts / covered if covered >= 1 else None
+        # still gives one, so the next run's share fits what is left). Only the private window
+        # counts: the public history is as thin as X's reach leaves it, not as the account posts.
+        recent = [(a, b) for a, b in self.spans if b > snapshot - WINDOW]
+        hours_read = hours(recent)
+        posts = sum(
+            1
+            for page in self.pages
+            for tweet in page.get("data") or ()
+            if (moment := created_at(tweet)) is not None and covered(recent, moment)
+        )
+        self.rate = posts / hours_read if hours_read >= 1 else None
 
 
 def _oldest(pages: Sequence[dict[str, Any]]) -> datetime | None:
     moments = [m for page in pages for t in page.get("data") or () if (m := created_at(t)) is not None]
     return min(moments) if moments else None
+
+
+def _parts(
+    window: Span, read_today: Sequence[Span], *, budgeted: bool
+) -> list[tuple[datetime, datetime, bool]]:
+    """A window as X is asked for it, newest part first, each saying whether it is free: under a
+    budget, the parts already read today (X does not bill them again) are asked on their own, with
+    full pages, so the share bounds only what X may bill. Without a budget, the window is one ask."""
+    start, end = window
+    if not budgeted:
+        return [(start, end, False)]
+    billable = uncovered(window, read_today)
+    free = uncovered(window, billable)
+    parts = [(a, b, False) for a, b in billable] + [(a, b, True) for a, b in free]
+    return sorted(parts, key=lambda part: part[1], reverse=True)
 
 
 def _page_size(share: Share, tally: Reads) -> int | None:
