@@ -31,7 +31,7 @@ import orjson
 
 from bench import scale
 from bench.calls import item_bytes
-from bench.fixture import PHOTO_RATIO, VIDEO_RATIO
+from bench.fixture import PHOTO_RATIO, POSTS_ONLY, VIDEO_RATIO, new_sandbox
 from local import aws
 from local.clock import SettableClock
 from local.stack import CLIENT_ID, CLIENT_SECRET, EVENT_HOST, LocalStack
@@ -298,7 +298,7 @@ def _seed(stack: LocalStack, account: _Account, clock: SettableClock) -> None:
 
 def _account(stack: LocalStack, clock: SettableClock, counter: AwsCounter, rate: int, index: int) -> _Account:
     plan = PLANS[index]
-    sandbox = XSandbox(clock=clock).start()
+    sandbox = new_sandbox(clock).start()
     sandbox.register_client(CLIENT_ID, CLIENT_SECRET, [f"https://{EVENT_HOST}/callback"])
     username, user_id = f"bill{rate}_{plan.key}", f"17{index + 1}0000000000000{rate:03d}"
     # Same seed, same index in its sandbox: every plan of a rate reads the very same posts.
@@ -310,6 +310,7 @@ def _account(stack: LocalStack, clock: SettableClock, counter: AwsCounter, rate:
         days=HISTORY_DAYS + WEEK_DAYS,
         video_ratio=VIDEO_RATIO,
         photo_ratio=PHOTO_RATIO,
+        **POSTS_ONLY,
     )
     posts = sorted((_epoch(t["created_at"]), str(t["id"])) for t in user.tweets)
     clock.at(plan.connected)

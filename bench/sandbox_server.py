@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from local.x_sandbox import XSandbox
+from bench.fixture import POSTS_ONLY, new_sandbox
 
 USERNAME = "bench_reach"
 USER_ID = "1700000000000000301"
@@ -22,11 +22,17 @@ CLIENT_ID = "bench-client"
 
 def main(argv: list[str]) -> None:
     tweets, days = int(argv[1]), int(argv[2])
-    sandbox = XSandbox().start()
+    sandbox = new_sandbox().start()
     # Both clients fetch the same account many times; the per-user window is not under test here.
     sandbox.rate_limits = {"me": 75, "tweets": 100_000, "tweets_app": 100_000}
     sandbox.add_user(
-        USERNAME, user_id=USER_ID, tweet_count=tweets, days=days, video_ratio=0.35, photo_ratio=0.2
+        USERNAME,
+        user_id=USER_ID,
+        tweet_count=tweets,
+        days=days,
+        video_ratio=0.35,
+        photo_ratio=0.2,
+        **POSTS_ONLY,
     )
     sandbox.register_client(CLIENT_ID, None, ["http://127.0.0.1/callback"])
     token = sandbox.issue_tokens(USERNAME, CLIENT_ID)["access_token"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.fixture import BenchUser, connect
+from bench.fixture import POSTS_ONLY, BenchUser, connect, new_sandbox
 from bench.scale import Template
 from local import aws, flows
 from local.stack import LocalStack
@@ -222,9 +222,9 @@ def _round(
 def measure(progress: Callable[[str], None]) -> CapResult:
     started = time.perf_counter()
     template = Template.read()
-    sandbox = XSandbox().start()
+    sandbox = new_sandbox().start()
     for user in USERS:
-        sandbox.add_user(user.name, user_id=user.user_id, tweet_count=user.tweets, days=20)
+        sandbox.add_user(user.name, user_id=user.user_id, tweet_count=user.tweets, days=20, **POSTS_ONLY)
     moto = aws.MotoServer().start()  # moto's state is per process: reset by LocalStack.start
     stack = LocalStack.start(moto=moto, sandbox=sandbox, extra_env={"LOG_LEVEL": "WARNING"})
     try:

@@ -9,10 +9,12 @@ monthly usage cap and exhausted credits answer as X does (`usage_cap`, `usage_ca
 (`inject`) reproduce what the network and X do on bad days, including "X rotated the token but the
 answer never arrived". Standard library only; all state sits behind one lock.
 
-Opt-in, so that the defaults serve what they always did: replies, quotes and reposts in generated
-timelines (`add_user(reply_ratio=, quote_ratio=, repost_ratio=)`; `post_type` tells them apart),
-`exclude` with X's 3,200 / 800 reach (and switches for its undocumented corners), users/me's profile
-and public_metrics when `user.fields` asks, and counts that grow with a post's age (`metrics_grow`).
+By default it serves what X serves: generated timelines hold replies, quotes and reposts beside
+plain posts (`add_user(reply_ratio=, quote_ratio=, repost_ratio=)`, 0 each for posts only; `post_type`
+tells them apart), `exclude` meets X's 3,200 / 800 reach (with switches for its undocumented
+corners), users/me serves its profile and public_metrics when `user.fields` asks, and posts' counts
+grow with their age, in hourly steps from when the account was added (`metrics_grow`, False for
+final counts).
 
 XSandbox is built in layers, each on the one before: timeline (the users and their posts), oauth,
 usage (billing and the cap), api, faults, server (HTTP and lifecycle); wire holds the request and

@@ -66,7 +66,8 @@ class Api(Usage):
     """users/me and users/:id/tweets. State is set by XSandbox.__init__, behind its one lock."""
 
     metrics_spelling: str  # "repost": serve v2.167's names (repost_count, post_count, referenced_posts)
-    # Off by default, each: on, posts' counts grow with their age at the sandbox clock (see growth).
+    # On by default: posts' counts grow with their age at the sandbox clock (see growth); off, every
+    # read shows a post's final counts.
     metrics_grow: bool
     metrics_grow_tau_hours: float
     # How the 3,200 / 800 reach meets `exclude` (see _reach): X's docs leave it open, hence switches.
@@ -267,7 +268,7 @@ class Api(Usage):
             shown = tweet
             if self.metrics_grow:
                 born = author.referenced[tweet["referenced_tweets"][0]["id"]] if repost else tweet
-                share = growth(born["created_at"], now, self.metrics_grow_tau_hours)
+                share = growth(born["created_at"], now, author.added_at, self.metrics_grow_tau_hours)
                 shown = {**tweet, **grown_tweet_metrics(tweet, share)}
             data.append(self._render_tweet(shown, query.fields, private_ok, errors, expand_media))
             for key in (tweet.get("attachments") or {}).get("media_keys", []) if expand_media else []:

@@ -44,8 +44,9 @@ class XSandbox(Faults):
         self.auto_consent = auto_consent
         self.dead_token_error = dead_token_error
         self.metrics_spelling = "retweet"
-        # Opt-in: posts' counts grow with their age (1 - exp(-age/tau)) instead of showing final counts.
-        self.metrics_grow = False
+        # Posts' counts grow with their age (1 - exp(-age/tau), stepping hourly: timeline.growth), as
+        # X's do. The time constant is a plausible guess; X publishes no engagement curve.
+        self.metrics_grow = True
         self.metrics_grow_tau_hours = 18.0
         # The reach under `exclude` (Api._reach, Api._kept): the defaults are the reading of X's docs.
         self.reach_counts_excluded = True

@@ -73,6 +73,13 @@ _PLAYBACK = tuple(f"playback_{quartile}_count" for quartile in (0, 25, 50, 75, 1
 TIMELINE_REACH = 3200
 TIMELINE_REACH_WITHOUT_REPLIES = 800
 POST_TYPES = ("post", "reply", "quote", "repost")
+# The default shares of replies, quotes and reposts in a generated timeline. X publishes no mix; this
+# is a plausible guess for the accounts this app serves (teams and creators that mostly post their own
+# content). Individuals reply and repost far more: Pew Research (2019, U.S. adults) found replies 30-51%
+# and retweets 26-46% of their tweets. Posts-only timelines: pass 0 for each.
+DEFAULT_REPLY_RATIO = 0.15
+DEFAULT_QUOTE_RATIO = 0.05
+DEFAULT_REPOST_RATIO = 0.10
 # The other accounts a generated timeline replies to, quotes and reposts. They are not sandbox users:
 # their posts exist only as the targets of `referenced_tweets` (SandboxUser.referenced).
 _OTHER_ACCOUNTS = ("data_dana", "chart_chen", "ops_oli", "ml_maya", "growth_gus", "viz_vera")
@@ -103,11 +110,12 @@ class SandboxUser:
     tweets: list[dict[str, Any]]  # newest first; full tweet objects incl. private metrics
     media: dict[str, dict[str, Any]] = field(default_factory=dict)  # media_key -> full media object
     # Other accounts' posts that this user's replies, quotes and reposts point at, by id: id, author_id,
-    # username, created_at, conversation_id, text, public_metrics. Empty unless add_user got type ratios.
+    # username, created_at, conversation_id, text, public_metrics. Empty when add_user's type ratios are 0.
     referenced: dict[str, dict[str, Any]] = field(default_factory=dict)
     # users/me's fields beyond id/name/username, and the seeds of its public_metrics (see _profile).
     profile: dict[str, Any] = field(default_factory=dict)
-    added_at: float = 0.0  # the sandbox clock when the user was added: followers grow from here
+    # The sandbox clock when the user was added: followers grow, and post counts step, from here.
+    added_at: float = 0.0
 
 
 def post_type(tweet: dict[str, Any]) -> str:
@@ -124,15 +132,20 @@ def post_type(tweet: dict[str, Any]) -> str:
     return "quote" if "quoted" in kinds else "post"
 
 
-def growth(created_at: str, now: float, tau_hours: float) -> float:
+def growth(created_at: str, now: float, since: float, tau_hours: float) -> float:
     """The share of its final counts a post shows at `now`: 1 - exp(-age/tau), age in started hours.
 
     X documents no such curve; it stands in for "most engagement comes in the first day or two".
-    The age is counted on the clock's hour (hours since the post's hour, plus the one under way), so
-    two reads in the same clock hour agree and a post in its first hour already shows a little.
+    Counts move in steps, once an hour of the clock counted from `since` (when the user was added),
+    and hold between steps: the age is taken at the latest step, in hours started since the post
+    (so a post in its first hour already shows a little). Steps at whole hours of the clock would
+    let two reads seconds apart differ whenever a test straddles an hour; counted from `since`, a
+    test that runs for less than an hour of the clock after adding its users never sees counts move,
+    and one that moves the clock itself decides when they do. followers_count steps the same way.
     """
     created = datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
-    age_hours = max(0, math.floor(now / HOUR) - math.floor(created / HOUR)) + 1
+    stepped = since + math.floor((now - since) / HOUR) * HOUR
+    age_hours = max(0, math.floor((stepped - created) / HOUR)) + 1
     return 1.0 - math.exp(-age_hours / tau_hours)
 
 
@@ -330,16 +343,16 @@ class Timelines:
         video_ratio: float = 0.3,
         photo_ratio: float = 0.2,
         gif_ratio: float = 0.0,
-        reply_ratio: float = 0.0,
-        quote_ratio: float = 0.0,
-        repost_ratio: float = 0.0,
+        reply_ratio: float = DEFAULT_REPLY_RATIO,
+        quote_ratio: float = DEFAULT_QUOTE_RATIO,
+        repost_ratio: float = DEFAULT_REPOST_RATIO,
     ) -> SandboxUser:
         """A user and a generated timeline, repeatable from the sandbox's seed and clock.
 
         `reply_ratio`, `quote_ratio` and `repost_ratio` are the shares of the timeline's posts that are
-        replies, quotes and reposts (0 each: plain posts only, exactly as before they existed). Their
-        choices come from a random stream of their own, so a timeline's plain posts keep their ids,
-        texts, counts and media whatever the ratios.
+        replies, quotes and reposts (0 each: plain posts only, exactly what the sandbox generated before
+        it had types). Their choices come from a random stream of their own, so a timeline's plain posts
+        keep their ids, texts, counts and media whatever the ratios.
         """
         if not _USERNAME_RE.match(username):
             raise ValueError(f"X usernames are 1-15 letters, digits or underscores: {username!r}")
@@ -371,7 +384,7 @@ class Timelines:
         count: int,
         days: int,
         ratios: tuple[float, float, float],
-        types: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        types: tuple[float, float, float],
     ) -> None:
         now_ms, slot = int(self._clock() * 1000), days * 86_400_000 / max(count, 1)
         stamps: list[int] = []

@@ -14,6 +14,7 @@ from functions.fetch import app as fetch_app
 from local import flows
 from local.clock import SettableClock
 from local.stack import LocalStack
+from local.x_sandbox import post_type
 from tests.integration.helpers import (
     USER_ID,
     account_item,
@@ -60,21 +61,31 @@ def _completeness(stack: LocalStack) -> dict[str, Any]:
     return {k: next(iter(v.values())) for k, v in item.items()}
 
 
+@pytest.mark.parametrize(
+    ("exclude", "excluded", "reason"),
+    [
+        # X leaves the reposts among its 3,200 out: fewer come back, the account's count tells
+        ("reposts", {"repost"}, "the account has 3500 posts, more than X's reach of 3200"),
+        ("none", set(), "X returned 3200 posts, its whole reach of 3200"),
+    ],
+)
 def test_a_window_beyond_x_s_reach_says_complete_false(
-    stack: LocalStack, sandbox: Any, clock: SettableClock
+    stack: LocalStack, sandbox: Any, clock: SettableClock, exclude: str, excluded: set[str], reason: str
 ) -> None:
     # Given: 3,500 posts in 20 days, all inside the 30-day window; X reaches the latest 3,200
+    stack.environment["EXCLUDE_POST_TYPES"] = exclude
+    fetch_app._use_cases.cache_clear()
     _connect(stack, sandbox, tweet_count=3500, days=20, video_ratio=0.0, photo_ratio=0.0)
+    reached = [t for t in sandbox.user("ada_metrics").tweets[:3200] if post_type(t) not in excluded]
     # When
     summary = _run(stack, clock, HOUR)
     # Then: the export holds what X served, and says it may be cut short, and why
-    assert summary["status"] == "exported" and summary["tweets"] == 3200
-    assert summary["complete"] is False and "whole reach of 3200" in summary["complete_reason"]
+    assert summary["status"] == "exported" and summary["tweets"] == len(reached)
+    assert summary["complete"] is False and summary["complete_reason"].startswith(reason)
     lines = flows.read_export(stack, summary["key"])
     oldest = min(line["created_at"] for line in lines)
     assert summary["oldest_reached"] == iso_z(datetime.fromisoformat(oldest))
-    served_oldest = sorted(t["created_at"] for t in sandbox.user("ada_metrics").tweets)[-3200]
-    assert oldest == served_oldest
+    assert oldest == reached[-1]["created_at"]
     # and so does the account item, written with the export
     assert _completeness(stack) == {
         "complete": False,
@@ -92,8 +103,9 @@ def test_an_account_that_went_quiet_for_days_is_complete(
     _connect(stack, sandbox, tweet_count=40, days=10)
     # When
     summary = _run(stack, clock, HOUR)
-    # Then: the gap is silence, not X's reach
-    assert summary["tweets"] == 40
+    # Then: the gap is silence, not X's reach (every post exported but the reposts)
+    own = [t for t in sandbox.user("ada_metrics").tweets if post_type(t) != "repost"]
+    assert summary["tweets"] == len(own) < 40
     assert summary["complete"] is True and "40 posts in all" in summary["complete_reason"]
     assert _completeness(stack)["complete"] is True
 

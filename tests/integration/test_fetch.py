@@ -12,7 +12,7 @@ import pytest
 from functions.fetch import app as fetch_app
 from local import flows
 from local.stack import LocalStack
-from local.x_sandbox import XSandbox
+from local.x_sandbox import XSandbox, post_type
 from tests.integration.helpers import (
     USER_ID,
     account_item,
@@ -70,9 +70,11 @@ def test_export_matches_what_x_served_line_by_line(stack: LocalStack) -> None:
         assert line["user_id"] == USER_ID and line["username"] == "ada_metrics"
         assert line["tweet_id"] == tweet["id"] and line["text"] == tweet["text"]
         assert line["created_at"] == tweet["created_at"]
-        # these accounts only post: a post, with nothing referenced, in a conversation of its own
-        assert line["post_type"] == "post" and line["referenced_tweets"] == []
-        assert line["conversation_id"] == tweet["id"] and line["in_reply_to_user_id"] is None
+        # the post's type and what it references, as X served them (reposts were excluded)
+        assert line["post_type"] == post_type(tweet) != "repost"
+        assert line["referenced_tweets"] == tweet.get("referenced_tweets", [])
+        assert line["conversation_id"] == tweet["conversation_id"]
+        assert line["in_reply_to_user_id"] == tweet.get("in_reply_to_user_id")
         for family in ("public_metrics", "non_public_metrics", "organic_metrics"):
             assert line.get(family) == tweet.get(family)
         keys = tweet.get("attachments", {}).get("media_keys", [])
@@ -152,16 +154,19 @@ def test_reconnect_after_needs_reconnect_makes_the_account_active(stack: LocalSt
 
 
 def test_three_pages_of_tweets_make_one_object_with_all_tweets(stack: LocalStack, sandbox: XSandbox) -> None:
-    # Given: an account with 250 recent posts (3 pages of 100)
-    sandbox.add_user("prolific", user_id="1700000000000000002", tweet_count=250, days=20)
+    # Given: an account with 250 recent posts, over 200 of them its own (3 pages of 100; reposts are
+    # excluded by default)
+    user = sandbox.add_user("prolific", user_id="1700000000000000002", tweet_count=250, days=20)
+    own = {t["id"] for t in user.tweets if post_type(t) != "repost"}
+    assert 200 < len(own) < 250
     sandbox.login_as("prolific")
     flows.connect(stack)
     # When
     summary = stack.invoke("FetchFunction", {"user_id": "1700000000000000002"})
     # Then
-    assert summary["status"] == "exported" and summary["pages"] == 3 and summary["tweets"] == 250
+    assert summary["status"] == "exported" and summary["pages"] == 3 and summary["tweets"] == len(own)
     lines = flows.read_export(stack, summary["key"])
-    assert len({line["tweet_id"] for line in lines}) == 250
+    assert {line["tweet_id"] for line in lines} == own and len(lines) == len(own)
     assert [k for k in export_keys(stack) if "1700000000000000002" in k] == [summary["key"]]
 
 

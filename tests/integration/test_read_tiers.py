@@ -19,6 +19,7 @@ import pytest
 from local import flows
 from local.clock import SettableClock
 from local.stack import LocalStack, reset_handlers
+from local.x_sandbox import post_type
 from tests.integration.helpers import (
     USER_ID,
     RecordingSandbox,
@@ -185,8 +186,12 @@ def window(snapshot: datetime, *tiers: str) -> tuple[str, str]:
 
 
 def posts_in(sandbox: RecordingSandbox, start: str, end: str) -> set[str]:
+    """The account's posts in [start, end) that X serves the app: reposts are excluded by default."""
     low, high = parse_utc(start), parse_utc(end)
-    return {t["id"] for t in sandbox.user("ada_metrics").tweets if low <= parse_utc(t["created_at"]) < high}
+    timeline = sandbox.user("ada_metrics").tweets
+    return {
+        t["id"] for t in timeline if low <= parse_utc(t["created_at"]) < high and post_type(t) != "repost"
+    }
 
 
 def tier_by_age(snapshot: datetime, created_at: str) -> str:

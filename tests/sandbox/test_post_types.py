@@ -1,7 +1,8 @@
 """Replies, quotes and reposts, `exclude` and X's reach, users/me's profile, and counts that grow.
 
-Every one of them is opt-in (type ratios, `exclude`, `user.fields`, `metrics_grow`): the defaults must
-serve exactly what the sandbox served before they existed, or the app's own tests would shift.
+The defaults serve them as X does (a timeline of every type, counts that grow with age); the old
+values passed explicitly (type ratios 0, `metrics_grow` off) must still serve exactly what the
+sandbox served before they existed, byte for byte.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.x_sandbox import XSandbox, post_type
+from local.x_sandbox import POST_TYPES, XSandbox, post_type
 from tests.sandbox.helpers import (
     ADA,
     CONFIDENTIAL,
@@ -38,6 +39,7 @@ PRIVATE = "non_public_metrics,organic_metrics"
 ALL_FIELDS = f"{TYPE_FIELDS},public_metrics,{PRIVATE},attachments"
 PROFILE_FIELDS = "public_metrics,created_at,description,verified,profile_image_url"
 FIXED_CLOCK = 1_780_000_000.0  # 2026-05-28T20:26:40Z: the snapshot below was taken at this clock
+POSTS_ONLY = {"reply_ratio": 0.0, "quote_ratio": 0.0, "repost_ratio": 0.0}
 
 
 @pytest.fixture
@@ -69,21 +71,25 @@ def _new_sandbox(clock: FakeClock, **knobs: Any) -> XSandbox:
     return sandbox
 
 
-# ---------------------------------------------------------------- the defaults are what they were
+# ---------------------------------------------------------------- the old values give what they gave
 
 
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
-def test_default_generation_is_byte_identical_to_before_post_types() -> None:
+def test_posts_only_generation_is_byte_identical_to_before_post_types() -> None:
     """Digests taken from the generator before replies, quotes and reposts existed (same seed, clock)."""
-    # Given
+    # Given: type ratios of 0, the defaults before types existed
     sandbox = XSandbox(clock=lambda: FIXED_CLOCK)
     users = {
-        "ada_metrics": sandbox.add_user("ada_metrics", user_id=ADA),
-        "grace": sandbox.add_user("grace", user_id="1700000000000000002", tweet_count=12, days=40),
-        "mixed": sandbox.add_user("mixed", tweet_count=60, days=10, photo_ratio=0.3, gif_ratio=0.2),
+        "ada_metrics": sandbox.add_user("ada_metrics", user_id=ADA, **POSTS_ONLY),
+        "grace": sandbox.add_user(
+            "grace", user_id="1700000000000000002", tweet_count=12, days=40, **POSTS_ONLY
+        ),
+        "mixed": sandbox.add_user(
+            "mixed", tweet_count=60, days=10, photo_ratio=0.3, gif_ratio=0.2, **POSTS_ONLY
+        ),
     }
     # When
     digests = {
@@ -99,12 +105,13 @@ def test_default_generation_is_byte_identical_to_before_post_types() -> None:
     assert all(not user.referenced for user in users.values())
 
 
-def test_default_answers_are_byte_identical_to_before_post_types() -> None:
+def test_posts_only_answers_with_final_counts_are_byte_identical_to_before_post_types() -> None:
     """The bodies served before (timelines asking for the new fields too, and users/me without fields)."""
-    # Given
+    # Given: type ratios of 0 and counts that do not grow, the defaults before either existed
     with XSandbox(clock=lambda: FIXED_CLOCK) as sandbox:
-        sandbox.add_user("ada_metrics", user_id=ADA)
-        sandbox.add_user("grace", user_id="1700000000000000002", tweet_count=12, days=40)
+        sandbox.metrics_grow = False
+        sandbox.add_user("ada_metrics", user_id=ADA, **POSTS_ONLY)
+        sandbox.add_user("grace", user_id="1700000000000000002", tweet_count=12, days=40, **POSTS_ONLY)
         sandbox.register_client(CONFIDENTIAL, SECRET, [REDIRECT])
         token = access(sandbox)
         params = {
@@ -128,7 +135,7 @@ def test_default_answers_are_byte_identical_to_before_post_types() -> None:
 
 def test_plain_posts_are_the_same_whatever_the_type_ratios(clock: FakeClock) -> None:
     # Given: the same account generated without and with replies, quotes and reposts
-    plain = XSandbox(clock=clock).add_user("ada_metrics", tweet_count=80, photo_ratio=0.3)
+    plain = XSandbox(clock=clock).add_user("ada_metrics", tweet_count=80, photo_ratio=0.3, **POSTS_ONLY)
     typed = XSandbox(clock=clock).add_user(
         "ada_metrics", tweet_count=80, photo_ratio=0.3, reply_ratio=0.3, quote_ratio=0.2, repost_ratio=0.2
     )
@@ -141,6 +148,18 @@ def test_plain_posts_are_the_same_whatever_the_type_ratios(clock: FakeClock) -> 
         (t["id"], t["created_at"]) for t in plain.tweets
     ]
     assert {k: v for k, v in plain.media.items() if k in typed.media} == typed.media
+
+
+def test_a_default_timeline_holds_every_type_in_the_default_shares(clock: FakeClock) -> None:
+    # Given: a big timeline with the default type ratios
+    user = XSandbox(clock=clock).add_user("ada_metrics", tweet_count=4000, days=30)
+    # When
+    kinds = Counter(post_type(t) for t in user.tweets)
+    # Then: about 15% replies, 5% quotes, 10% reposts (the draws' spread is about 0.6%)
+    shares = {kind: kinds[kind] / 4000 for kind in POST_TYPES}
+    assert shares == pytest.approx({"post": 0.70, "reply": 0.15, "quote": 0.05, "repost": 0.10}, abs=0.025)
+    referenced = {t["referenced_tweets"][0]["id"] for t in user.tweets if post_type(t) in ("quote", "repost")}
+    assert referenced <= set(user.referenced)
 
 
 def test_typed_timelines_are_deterministic_from_the_seed(clock: FakeClock) -> None:
@@ -238,7 +257,9 @@ def test_quotes_are_own_posts_that_reference_the_quoted_one(typed: XSandbox) -> 
 
 
 def test_reposts_carry_the_originals_text_and_counts_and_no_private_metrics(typed: XSandbox) -> None:
-    # Given
+    # Given: final counts, to compare with the original's as generated (their growth is
+    # test_a_reposts_counts_grow_with_the_originals_age's)
+    typed.metrics_grow = False
     referenced = typed.user("mixed_types").referenced
     # When: the account's own token asks for private metrics, on recent posts only
     body = tweets(
@@ -574,18 +595,25 @@ def _assert_invariants(served: dict[str, dict[str, Any]]) -> None:
             assert all(organic[k] <= public.get(k, private.get(k, 0)) for k in organic)
 
 
-def test_growth_is_off_by_default(typed: XSandbox) -> None:
-    # When
-    served = _counts(typed)
-    # Then: the generated final counts
+def test_counts_grow_by_default_and_switched_off_are_the_final_ones(
+    typed: XSandbox, clock: FakeClock
+) -> None:
+    # Given: the account's own posts of the last day
     user = typed.user("mixed_types")
-    for post in user.tweets:
-        assert served[post["id"]]["public_metrics"] == post["public_metrics"]
+    young = [
+        t for t in user.tweets if _epoch(t["created_at"]) > clock() - 86_400 and post_type(t) != "repost"
+    ]
+    # When
+    grown = _counts(typed)
+    typed.metrics_grow = False
+    final = _counts(typed)
+    # Then: by default they show less than their final counts; switched off, every post the final ones
+    assert young and all(grown[t["id"]]["public_metrics"] != t["public_metrics"] for t in young)
+    assert all(final[t["id"]]["public_metrics"] == t["public_metrics"] for t in user.tweets)
 
 
 def test_grown_counts_rise_with_age_and_keep_their_invariants(typed: XSandbox, clock: FakeClock) -> None:
     # Given
-    typed.metrics_grow = True
     user = typed.user("mixed_types")
     final = {t["id"]: _numbers(t) for t in user.tweets} | {k: _numbers(m) for k, m in user.media.items()}
     # When: read now, after hours, days, and 60 days on
@@ -609,23 +637,39 @@ def test_grown_counts_rise_with_age_and_keep_their_invariants(typed: XSandbox, c
     assert all(reads[-1][t["id"]]["public_metrics"] == t["public_metrics"] for t in user.tweets)
 
 
-def test_grown_counts_hold_within_a_clock_hour(typed: XSandbox, clock: FakeClock) -> None:
-    # Given: the clock just past an hour
-    typed.metrics_grow = True
-    clock.now = (clock.now // 3600 + 1) * 3600 + 60
-    # When
+def test_grown_counts_step_once_an_hour_from_when_the_user_was_added(
+    typed: XSandbox, clock: FakeClock
+) -> None:
+    # Given: a minute after the account was added
+    clock.now = typed.user("mixed_types").added_at + 60
+    # When: read then, just before its first hour is up, and just after
     first = _counts(typed)
-    clock.advance(3_000)
+    clock.advance(3_480)
     second = _counts(typed)
-    clock.advance(600)
+    clock.advance(120)
     third = _counts(typed)
     # Then: the same within the hour, moved past it
     assert first == second != third
 
 
+def test_grown_counts_hold_across_an_hour_of_the_wall_clock(clock: FakeClock) -> None:
+    # Given: an account added ten seconds before a whole hour, as a test's fixture may be
+    clock.now = (clock.now // 3600 + 1) * 3600 - 10
+    with _new_sandbox(clock) as sandbox:
+        sandbox.add_user("mixed_types", user_id=TYPED, tweet_count=60, days=25)
+        # When: read just before the hour and just after it
+        clock.advance(5)
+        before = _counts(sandbox)
+        clock.advance(10)
+        after = _counts(sandbox)
+        clock.advance(3_600)
+        an_hour_on = _counts(sandbox)
+    # Then: the export and a check a moment later see the same counts; they move an hour on
+    assert before == after != an_hour_on
+
+
 def test_a_reposts_counts_grow_with_the_originals_age(typed: XSandbox, clock: FakeClock) -> None:
     # Given
-    typed.metrics_grow = True
     user = typed.user("mixed_types")
     reposts = [t for t in user.tweets if post_type(t) == "repost"]
     # When: long after every original was posted

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from local.x_sandbox import XSandbox
+from local.x_sandbox import XSandbox, post_type
 from tests.sandbox.helpers import (
     CONFIDENTIAL,
     GRACE,
@@ -21,13 +21,24 @@ from tests.sandbox.helpers import (
     tweets,
 )
 
+PRIVATE = ("non_public_metrics", "organic_metrics")
 
-def test_own_recent_posts_carry_private_metrics_without_errors(x: XSandbox) -> None:
+
+def _reposts(x: XSandbox, username: str) -> set[str]:
+    return {t["id"] for t in x.user(username).tweets if post_type(t) == "repost"}
+
+
+def test_own_recent_posts_carry_private_metrics_and_only_reposts_get_errors(x: XSandbox) -> None:
+    # Given: ada's timeline, reposts of other accounts' posts among her own
+    reposts = _reposts(x, "ada_metrics")
     # When
     body = tweets(x, access(x), max_results=100, **{"tweet.fields": TWEET_FIELDS}).json()
-    # Then
-    assert len(body["data"]) == 25 and "errors" not in body
-    for post in body["data"]:
+    # Then: her own posts carry private metrics; each repost's private fields are refused
+    own = [p for p in body["data"] if p["id"] not in reposts]
+    assert len(body["data"]) == 25 and reposts and own
+    errors = {(e["resource_id"], e["field"]) for e in body["errors"]}
+    assert errors == {(r, f) for r in reposts for f in PRIVATE}
+    for post in own:
         public, private, organic = post["public_metrics"], post["non_public_metrics"], post["organic_metrics"]
         assert set(public) == {
             "retweet_count",
@@ -47,18 +58,20 @@ def test_posts_older_than_30_days_lose_private_metrics_with_an_error_each(
     # Given: grace's own token; some of her posts are older than 30 days
     token = access(x, "grace")
     cutoff = datetime.fromtimestamp(clock(), UTC) - timedelta(days=30)
+    reposts = _reposts(x, "grace")
     # When
     body = tweets(x, token, GRACE, **{"tweet.fields": TWEET_FIELDS}).json()
-    # Then
+    # Then: no private metrics on the old ones (nor on reposts, never the account's own)
     old = [p for p in body["data"] if datetime.fromisoformat(p["created_at"]) < cutoff]
-    recent = [p for p in body["data"] if p not in old]
+    recent = [p for p in body["data"] if p not in old and p["id"] not in reposts]
     assert old and recent
     assert all(
         "non_public_metrics" not in p and "organic_metrics" not in p and "public_metrics" in p for p in old
     )
     assert all("non_public_metrics" in p and "organic_metrics" in p for p in recent)
+    refused = {p["id"] for p in body["data"] if p in old or p["id"] in reposts}
     errors = {(e["resource_id"], e["field"]) for e in body["errors"]}
-    assert errors == {(p["id"], f) for p in old for f in ("non_public_metrics", "organic_metrics")}
+    assert errors == {(post_id, f) for post_id in refused for f in PRIVATE}
     first = body["errors"][0]
     assert first["type"] == "https://api.twitter.com/2/problems/not-authorized-for-field"
     assert first["title"] == "Field Authorization Error" and first["resource_type"] == "tweet"
