@@ -876,7 +876,7 @@ def _month_section(charges: bill.BillResult) -> str:
                 ${prices.user}, the app's own price table (`xmetrics.services.billing.PRICES`, X's
                 pay-per-use prices as of {prices.as_of}; media returned with owned reads priced at
                 X's media read price, an upper bound), for {bill.MONTH_DAYS} days of section 5's
-                steady-state week (X's ledger; no users are billed: runs read no `users/me`). AWS:
+                steady-state week (X's ledger; a user read a day: the account snapshot's `users/me`). AWS:
                 section 4's model (`scale.Model.run`, its prices and latencies) fed with this
                 section's measured per-run counts (pages, DynamoDB, KMS, S3, token refreshes, from
                 the same week) for one scheduled run of {bill.COST_FLEET:,} accounts, x

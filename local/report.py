@@ -452,21 +452,23 @@ footer { max-width: 1160px; margin: 0 auto; padding: 8px 24px 24px; color: #5364
 ANSWERS = {
     "daily": (
         "Impressions and engagements per day",
-        "How much attention did the posts get each day? What all the account's posts gained that "
-        "UTC day (each post's newest snapshot of the day minus the day before's). The first day of "
-        "the exports is a baseline: what older posts gained before it is unknown. Posts the older "
-        "read tiers read once a day or week bring their gain on the day they are read.",
+        "How much attention did the posts get each day? What the account's own posts (reposts left "
+        "out) gained that UTC day (each post's newest snapshot of the day minus the day before's). "
+        "The first day of the exports, and a post's first day seen after a gap, is a baseline: what "
+        "was gained before it is unknown. Posts the older read tiers read once a day or week bring "
+        "their gain on the day they are read.",
     ),
     "top": (
         f"Top {TOP_POSTS} posts of the last 7 days",
         "Which recent posts engaged best for the reach they had? Posts created in the last 7 days "
-        "(UTC), by engagement rate (X's engagements over impressions) on their newest snapshot.",
+        "(UTC) with 100 impressions or more, by engagement rate (non-public engagements over "
+        "non-public impressions) on their newest snapshot.",
     ),
     "funnel": (
         "Video retention funnel",
-        "Where do viewers drop off? Plays of the account's videos of the last 31 days that reached "
-        "0, 25, 50, 75 and 100 % of the video, on each video's newest snapshot; the share is of "
-        "plays started.",
+        "Where do viewers drop off? Plays of the account's videos posted in the last 31 days that "
+        "reached 0, 25, 50, 75 and 100 % of the video, on each video's newest snapshot with all "
+        "five counts; the share is of plays started.",
     ),
     "followers": (
         "Follower growth",
