@@ -546,6 +546,7 @@ class Cost:
     plan: str
     posts_per_day: float
     media_per_day: float
+    users_per_day: float
     x_usd: float
     aws_usd: float  # in a fleet of COST_FLEET accounts: per-run fixed costs shared out
     cap_accounts: int  # most accounts under X's monthly cap of post reads
@@ -596,6 +597,7 @@ def costs(sim: SimResult, cpu_per_page: float | None = None) -> CostResult:
             plan=key,
             posts_per_day=week.posts_per_day,
             media_per_day=week.media_per_day,
+            users_per_day=week.users_per_day,
             x_usd=week.x_usd_per_day * MONTH_DAYS,
             aws_usd=model.run(COST_FLEET, a).total_usd * runs_per_month / COST_FLEET,
             cap_accounts=int(X_MONTHLY_CAP // (week.posts_per_day * CAP_MONTH_DAYS)),

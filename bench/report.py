@@ -856,7 +856,10 @@ def _month_section(charges: bill.BillResult) -> str:
     month = bill.MONTH_DAYS
     every = list(cost.costs.values())
     shares = [c.media_per_day * prices.media * month / c.x_usd for c in every]
-    cheaper = [(c.posts_per_day + c.media_per_day) * prices.post * month / c.x_usd for c in every]
+    cheaper = [
+        ((c.posts_per_day + c.media_per_day) * prices.post + c.users_per_day * prices.user) * month / c.x_usd
+        for c in every
+    ]
     media_share = _span(shares)
     cheapest = _span(cheaper)
     users_note = (

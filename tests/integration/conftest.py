@@ -82,7 +82,18 @@ def exports(
             quote_ratio=0.1,
             repost_ratio=0.1,
         )
-        sandbox.add_user("grace_video", user_id=VIDEO_USER_ID, tweet_count=60, days=20, video_ratio=0.6)
+        # The second account posts only its own posts (no replies, quotes or reposts): the tests
+        # tell the two apart by whether reposts were left out.
+        sandbox.add_user(
+            "grace_video",
+            user_id=VIDEO_USER_ID,
+            tweet_count=60,
+            days=20,
+            video_ratio=0.6,
+            reply_ratio=0.0,
+            quote_ratio=0.0,
+            repost_ratio=0.0,
+        )
         for username in ("ada_metrics", "grace_video"):
             # Followers grow from the day an account is added: from the first run here.
             sandbox.user(username).added_at = times[0].timestamp()

@@ -46,7 +46,7 @@ def _posts(every: timedelta, days: int, until: datetime) -> list[dict[str, Any]]
 
 class World:
     def __init__(self, *, budget: int = 0, spec: str = DEFAULT_SPEC) -> None:
-        self.clock = FakeClock()
+        self.clock = FakeClock(START.timestamp())
         self.store = FakeStore()
         self.cipher = FakeCipher()
         self.timelines = FakeTimelines(posts=_posts(timedelta(hours=6), 40, START + timedelta(days=3)))
@@ -75,6 +75,8 @@ class World:
         self.store.connect(USER, sealed, access_expires_at=self.clock() + 10**7)
 
     def run(self, snapshot: datetime) -> Summary:
+        # The wall clock is at least the scheduled time (a test may set it later: a late run).
+        self.clock.now = max(self.clock.now, snapshot.timestamp())
         # Posts appear when they are made: X never serves one from the future.
         visible = [p for p in self.all_posts if p["created_at"] <= iso_z(snapshot)]
         self.timelines.posts = visible
@@ -308,6 +310,7 @@ def _probe_in_flight(world: World) -> datetime:
     world.run(START)
     assert world.store.usage_cap is not None
     hour = START + timedelta(hours=1)
+    world.clock.now = hour.timestamp()
     cap = world.store.usage_cap
     assert world.store.claim_usage_probe(
         seen_until=cap.until, until=(hour + timedelta(hours=1)).timestamp(), probe_until=world.clock() + 300
@@ -459,3 +462,19 @@ def test_under_a_budget_each_run_still_reads_its_whole_young_tier() -> None:
 
 def _created(post: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(post["created_at"].replace("Z", "+00:00"))
+
+
+def test_a_run_retried_past_midnight_takes_no_account_snapshot() -> None:
+    # Given: the evening's runs, the day's account line lost
+    world = World()
+    evening = START + timedelta(hours=22)
+    world.exporter.failing = {"accounts"}
+    world.run(evening)
+    world.exporter.failing = set()
+    calls = world.timelines.account_calls
+    # When: the 23:00 run is retried at 00:30, X's clock on the next UTC day
+    world.clock.now = (evening + timedelta(hours=2, minutes=30)).timestamp()
+    retry = world.run(evening + timedelta(hours=1))
+    # Then: the day's account line is not taken with the next day's counts
+    assert retry.status == "exported" and retry.account is None
+    assert world.timelines.account_calls == calls

@@ -16,7 +16,7 @@ from xmetrics.services.results import describe
 from xmetrics.services.tokens import AccessGrant
 from xmetrics.services.window import FetchJob
 from xmetrics.telemetry import Telemetry
-from xmetrics.timeutil import iso_z
+from xmetrics.timeutil import from_epoch, iso_z
 
 # A run this late (a replay, a redriven message) reads today's counts, not its day's: it takes none.
 LATE = timedelta(hours=6)
@@ -55,13 +55,12 @@ class AccountSnapshots:
         """The first run of each UTC day reads the account (followers and the other public counts)
         after its posts are in S3. It never blocks the posts' export: a failure is its own status,
         and the day's next run tries again. A replay of a day that has its line reads nothing, and
-        a run long after its scheduled time takes none (X would answer with today's counts)."""
-        day = utc_day(job.snapshot)
-        if (
-            job.backfill
-            or day in book.accounts
-            or self._clock() - job.snapshot.timestamp() > LATE.total_seconds()
-        ):
+        a run long after its scheduled time, or past its UTC day's end, takes none (X would answer
+        with the counts of its own clock's day)."""
+        day, now = utc_day(job.snapshot), self._clock()
+        # Late, or X's clock already on another UTC day: X would answer with another day's counts.
+        late = now - job.snapshot.timestamp() > LATE.total_seconds() or utc_day(from_epoch(now)) != day
+        if job.backfill or day in book.accounts or late:
             return Snapshot()
         if not deadline.allows(EXPORT_RESERVE_SECONDS + ACCOUNT_SNAPSHOT_SECONDS):
             return Snapshot(status="waiting: too little time left in this run; the day's next run takes it")

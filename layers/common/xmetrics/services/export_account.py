@@ -401,14 +401,13 @@ class ExportAccount:
         might not fit."""
         # What X returned is counted once, page by page, as the pages arrive (`enough`).
         read = _Read(tiers=tiers, reads=tally)
-        parts = [
-            part
-            for start, end in windows(job.snapshot, tiers)
-            for part in _parts((start, end), read_today, budgeted=share.granted is not None)
-        ]
+        asks = windows(job.snapshot, tiers)
+        parts = [part for window in asks for part in _parts(window, read_today, share.granted is not None)]
+        spent = False  # a billable part was cut short: the older billable parts wait, youngest first
         for start, end, free in parts:
-            size = PAGE_SIZE if free else _page_size(share, tally)
+            size = PAGE_SIZE if free else None if spent else _page_size(share, tally)
             if size is None:
+                spent = True
                 continue  # the share is spent: the billable parts wait, their tiers stay due
 
             def enough(page: dict[str, Any], size: int = size, free: bool = free) -> bool:
@@ -430,6 +429,7 @@ class ExportAccount:
             read.add(timeline)
             oldest = _oldest(timeline.pages) if timeline.stopped_early else None
             read.spans.append((oldest or end, end) if timeline.stopped_early else (start, end))
+            spent = spent or timeline.stopped_early
         read.finish(job.snapshot)
         return read
 
@@ -526,14 +526,12 @@ def _oldest(pages: Sequence[dict[str, Any]]) -> datetime | None:
     return min(moments) if moments else None
 
 
-def _parts(
-    window: Span, read_today: Sequence[Span], *, budgeted: bool
-) -> list[tuple[datetime, datetime, bool]]:
+def _parts(window: Span, read_today: Sequence[Span], split: bool) -> list[tuple[datetime, datetime, bool]]:
     """A window as X is asked for it, newest part first, each saying whether it is free: under a
     budget, the parts already read today (X does not bill them again) are asked on their own, with
-    full pages, so the share bounds only what X may bill. Without a budget, the window is one ask."""
+    full pages, so the share bounds only what X may bill. Otherwise the window is one ask."""
     start, end = window
-    if not budgeted:
+    if not split:
         return [(start, end, False)]
     billable = uncovered(window, read_today)
     free = uncovered(window, billable)
