@@ -478,3 +478,26 @@ def test_a_run_retried_past_midnight_takes_no_account_snapshot() -> None:
     # Then: the day's account line is not taken with the next day's counts
     assert retry.status == "exported" and retry.account is None
     assert world.timelines.account_calls == calls
+
+
+def test_a_burst_that_cuts_the_young_part_short_keeps_older_billable_parts_waiting() -> None:
+    # Given: an account read once today (its newest 100 posts, the first reservation), then a burst
+    # of 300 posts in the next hour, and a budget that leaves the next run 140
+    world = World(budget=240)
+    steady = _posts(timedelta(minutes=15), 5, START + timedelta(hours=2))
+    burst = [
+        {**post, "id": f"burst{i}", "created_at": iso_z(START + timedelta(hours=2, seconds=10 * i + 5))}
+        for i, post in enumerate(steady[:300])
+    ]
+    world.timelines.posts = steady + burst
+    world.run(START + timedelta(hours=2))
+    asked = len(world.timelines.windows)
+    # When: the next run's young, billable part fills a page and stops with 40 of its share left
+    again = world.run(START + timedelta(hours=3))
+    # Then: the part read today already is still asked (free), the older billable part waits
+    # (its 40 would go to old posts while the burst's newest are unread), the share is not spent on it
+    assert [w for w in world.timelines.windows[asked:]] == [
+        (iso_z(START + timedelta(hours=2)), iso_z(START + timedelta(hours=3))),
+        (world.timelines.windows[asked + 1][0], iso_z(START + timedelta(hours=2))),
+    ]
+    assert again.billed["posts"] == 100 and "0-48h" in again.skipped_tiers
