@@ -61,10 +61,12 @@ def export_keys(stack: LocalStack, dataset: str = "tweets") -> list[str]:
     return sorted(o["Key"] for o in listing.get("Contents", []))
 
 
-def served_pages(stack: LocalStack, params: dict[str, str], user_id: str = USER_ID) -> list[dict[str, Any]]:
+def served_pages(
+    stack: LocalStack, params: dict[str, str], user_id: str = USER_ID, username: str = "ada_metrics"
+) -> list[dict[str, Any]]:
     """What X (the sandbox) serves for the same question, fetched independently of the app."""
     assert stack.x is not None
-    token = stack.x.issue_tokens("ada_metrics", stack.client_id)["access_token"]
+    token = stack.x.issue_tokens(username, stack.client_id)["access_token"]
     pages: list[dict[str, Any]] = []
     query = dict(params)
     while True:

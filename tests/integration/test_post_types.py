@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import requests
 
 from functions.fetch import app as fetch_app
 from local import flows
 from local.stack import LocalStack
 from local.x_sandbox import XSandbox, post_type
+from tests.integration.helpers import served_pages
 from xmetrics.x_api import EXPANSIONS, MEDIA_FIELDS, TWEET_FIELDS
 
 MIXED = "1700000000000000077"
@@ -47,23 +47,12 @@ def _export(stack: LocalStack, exclude: str | None) -> tuple[dict[str, Any], lis
 
 def _served(stack: LocalStack, sandbox: XSandbox, exclude: str) -> list[dict[str, Any]]:
     """What X serves the account itself for its 30 days, asked independently of the app."""
-    token = sandbox.issue_tokens("mixed_types", stack.client_id)["access_token"]
     params = {"max_results": "100", "tweet.fields": TWEET_FIELDS, "expansions": EXPANSIONS}
     params["media.fields"] = MEDIA_FIELDS
     if exclude:
         params["exclude"] = exclude
-    posts: list[dict[str, Any]] = []
-    while True:
-        page = requests.get(
-            f"{sandbox.api_base_url}/2/users/{MIXED}/tweets",
-            params=params,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
-        ).json()
-        posts += page.get("data", [])
-        if not page.get("meta", {}).get("next_token"):
-            return posts
-        params["pagination_token"] = page["meta"]["next_token"]
+    pages = served_pages(stack, params, MIXED, "mixed_types")
+    return [post for page in pages for post in page.get("data", [])]
 
 
 def test_every_line_says_its_post_type_and_reposts_are_not_read_by_default(

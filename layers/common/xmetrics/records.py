@@ -13,8 +13,9 @@ from typing import Any
 SCHEMA_VERSION = 3
 _METRIC_FAMILIES = ("public_metrics", "non_public_metrics", "organic_metrics")
 _MEDIA_FIELDS = ("media_key", "type", "duration_ms")
-# X's August 2026 spec renamed the field; the export keeps one name so queries don't break.
-_RENAMES = {"repost_count": "retweet_count"}
+# X's August 2026 spec renamed these counts (a post's repost_count, a user's post_count); the
+# export keeps one name so queries don't break.
+_RENAMES = {"repost_count": "retweet_count", "post_count": "tweet_count"}
 _ERROR_KEYS = ("title", "detail", "type", "field", "parameter", "resource_type", "resource_id", "value")
 
 
@@ -172,10 +173,7 @@ def account(data: dict[str, Any], *, snapshot_at: str) -> dict[str, Any]:
         "username": str(data["username"]),
         "name": data.get("name"),
     }
-    metrics = data.get("public_metrics")
-    if isinstance(metrics, dict):
-        # X's August 2026 spec calls tweet_count post_count; the export keeps one name.
-        record["public_metrics"] = {
-            ("tweet_count" if k == "post_count" else str(k)): v for k, v in metrics.items()
-        }
+    metrics = _metrics(data.get("public_metrics"))
+    if metrics is not None:
+        record["public_metrics"] = metrics
     return record

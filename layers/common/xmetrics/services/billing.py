@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from xmetrics.timeutil import iso_z, parse_utc
 
@@ -69,6 +69,10 @@ class Reads:
             + self.billed_users * prices.user,
             6,
         )
+
+    def __bool__(self) -> bool:
+        """Whether X returned anything at all."""
+        return bool(self.posts or self.media or self.users)
 
     def returned(self) -> dict[str, int]:
         return {"posts": self.posts, "media": self.media, "users": self.users}
@@ -194,14 +198,13 @@ class Bookkeeping:
     ) -> Bookkeeping:
         """The bookkeeping once a run has read `read` and completed the tiers `completed`."""
         day = utc_day(snapshot)
-        spans = {**self.spans, day: merge([*self.read_today(snapshot), *read])}
-        latest = sorted(spans, reverse=True)[:_DAYS_KEPT]
+        spans = _latest({**self.spans, day: merge([*self.read_today(snapshot), *read])}, _DAYS_KEPT)
         tiers = dict(self.tiers)
         for name in completed:
             tiers[name] = iso_z(snapshot)
         return Bookkeeping(
             tiers=tiers,
-            spans={d: spans[d] for d in sorted(latest)},
+            spans=spans,
             rate=self.rate if rate is None else rate,
             accounts=self.accounts,
             user_read=self.user_read,
@@ -210,11 +213,18 @@ class Bookkeeping:
     def with_account(self, snapshot: datetime, tweet_count: int | None) -> Bookkeeping:
         """The day's account snapshot was taken: no other run reads users/me for that day."""
         accounts = {**self.accounts, utc_day(snapshot): tweet_count}
-        latest = sorted(accounts, reverse=True)[:_ACCOUNT_DAYS_KEPT]
-        return replace(self, accounts={d: accounts[d] for d in sorted(latest)})
+        return replace(self, accounts=_latest(accounts, _ACCOUNT_DAYS_KEPT))
 
     def with_user_read(self, day: str) -> Bookkeeping:
         return replace(self, user_read=day)
+
+
+T = TypeVar("T")
+
+
+def _latest(by_day: dict[str, T], days: int) -> dict[str, T]:
+    """The entries of the `days` latest UTC days, oldest first."""
+    return {day: by_day[day] for day in sorted(by_day)[-days:]}
 
 
 def utc_day(moment: datetime) -> str:

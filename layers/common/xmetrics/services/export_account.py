@@ -103,7 +103,7 @@ class ExportAccount:
             # time that is left, and the retry writes its own.
             self._telemetry.count("HandedBack")
             return Summary(job.user_id, "failed", error=str(exc))
-        if summary.status != "exported" and (tally.posts or tally.media or tally.users):
+        if summary.status != "exported" and tally:
             # A run that failed after X answered still read (and was billed for) those pages.
             summary.reads, summary.billed = tally.returned(), tally.billed()
             summary.cost_usd = tally.cost(self._prices)
@@ -470,7 +470,7 @@ class ExportAccount:
 
     def _bill(self, reads: Reads) -> None:
         """What X bills: every resource it returned, and the ones new for the UTC day."""
-        if not reads.posts and not reads.media and not reads.users:
+        if not reads:
             return
         for kind, returned in reads.returned().items():
             self._telemetry.count(f"X{kind.title()}Read", returned)
